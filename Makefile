@@ -1,0 +1,66 @@
+# memhpa: a memory-based Horizontal Pod Autoscaler for Kubernetes.
+# `make help` lists the targets. Pinned versions: hack/versions.env.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+include hack/versions.env
+MODULES      := webhook scaler test
+CACHE        ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/memhpa
+MEMHPA_BIN   ?= $(CACHE)/bin
+export MEMHPA_BIN
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO_TEST_FLAGS ?= -race -count=1
+# One place for the build flags of the product binaries: `make build` and both
+# Dockerfiles use exactly these (see hack/build.sh).
+BIN_DIR      := bin
+
+##@ General
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+.PHONY: generate
+generate: ## Regenerate deep-copy, clientset, listers, informers and the CRD
+	hack/update-codegen.sh
+
+.PHONY: fmt
+fmt: ## Format all Go code
+	gofmt -w $(MODULES) certs
+
+.PHONY: tools
+tools: ## Build the pinned control plane, kwok, helm (cached outside the clone) and install Prometheus
+	hack/tools.sh
+
+##@ Build
+.PHONY: build
+build: ## Build the webhook and scaler binaries into bin/
+	hack/build.sh webhook $(BIN_DIR)/webhook
+	hack/build.sh scaler $(BIN_DIR)/scaler
+
+##@ Test
+.PHONY: test
+test: tools ## Run every test of every module, including end-to-end tests on the local control plane
+	@for m in $(MODULES); do echo "== go test ($$m)"; (cd $$m && go test $(GO_TEST_FLAGS) -timeout 45m ./...) || exit 1; done
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no control plane (fast)
+	@for m in webhook scaler; do echo "== go test ($$m)"; (cd $$m && go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+
+.PHONY: verify
+verify: ## Fail when generated files are stale, code is unformatted, or vet fails
+	hack/verify.sh
+
+##@ Local control plane
+.PHONY: up
+up: tools build ## Start the local control plane with memhpa in the background
+	cd test && go run ./cmd/memhpa-dev up
+
+.PHONY: down
+down: ## Stop the local control plane; nothing is left running
+	cd test && go run ./cmd/memhpa-dev down
+
+.PHONY: demo
+demo: tools build ## Build everything, start a local control plane and show memhpa at work
+	cd test && go run ./cmd/memhpa-dev demo
