@@ -15,6 +15,9 @@ GO_TEST_FLAGS ?= -race -count=1
 # Dockerfiles use exactly these (see hack/build.sh).
 BIN_DIR      := bin
 
+# Targets of one area each (release: images, chart packaging) live beside this file.
+-include hack/make/*.mk
+
 ##@ General
 .PHONY: help
 help: ## Show this help
