@@ -64,7 +64,7 @@ goinstall() { # goinstall PKG@VERSION: go install into a temp GOBIN, then move.
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl helm)
+[ ${#want[@]} -gt 0 ] || want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl helm prometheus)
 for c in "${want[@]}"; do
   case $c in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build "$c" "$tkey" kube "$c" ;;
@@ -72,6 +72,18 @@ for c in "${want[@]}"; do
     kwok) build kwok "$KWOK_VERSION" goinstall "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
     kwokctl) build kwokctl "$KWOK_VERSION" goinstall "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
     helm) build helm "$HELM_VERSION" goinstall "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
+    govulncheck) build govulncheck "$GOVULNCHECK_VERSION" goinstall "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" ;;
+    vulndb)
+      # No internet here: build govulncheck's database from the OSV files that the
+      # golang.org/x/vulndb module carries (served by the module proxy).
+      db="$cache/vulndb-$VULNDB_VERSION"
+      if [ -f "$db/index/db.json" ]; then step "vulndb $VULNDB_VERSION: cached"; else
+        build indexdb "$VULNDB_VERSION" goinstall "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION"
+        src=$(go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+        step "vulndb: indexing $(ls "$src/data/osv" | wc -l) OSV entries ..."
+        rm -rf "$db.tmp" && "$bin/indexdb" -vulns "$src/data/osv" -out "$db.tmp" && mv "$db.tmp" "$db"
+      fi
+      ln -sfn "vulndb-$VULNDB_VERSION" "$cache/vulndb" ;;
     prometheus)
       if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then
         step "prometheus: installing Debian package (apt-get) ..."
