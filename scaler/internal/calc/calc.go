@@ -1,0 +1,482 @@
+// Package calc decides how many replicas a MemHpa's target should have. It is
+// pure: pods, memory samples, the spec, the recommendation history and a clock
+// go in; a recommendation with its conditions, warnings and the next history
+// comes out. No clients, no logs, no time.Now().
+//
+// The rules are the Kubernetes HorizontalPodAutoscaler's for a Resource
+// Utilization metric (kubernetes/kubernetes pkg/controller/podautoscaler,
+// replica_calculator.go and horizontal.go), with two differences that memory
+// calls for:
+//
+//   - the denominator is the pods' memory limits, not their requests: the limit
+//     is what gets a container killed. A container without a limit counts with
+//     its request; a container with neither makes the pod uncountable, and a
+//     MemHpa with an uncountable pod does not scale (reason MissingMemoryLimit),
+//     as the HPA does not scale when a request is missing.
+//   - pods that have Succeeded are ignored like Failed ones: they hold no memory
+//     and will not come back.
+//
+// Like the HPA for every metric but CPU, readiness is not consulted: a Running
+// pod that is not Ready still holds its memory, and that memory is what the
+// limit kills on. Pending pods are "unready": left out, or counted at 0 % on a
+// scale-up.
+package calc
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+)
+
+// Defaults of the spec, the same as the webhook's defaulting, so that an
+// object the webhook never saw still means the same thing.
+const (
+	DefaultMinReplicas       int32 = 1
+	DefaultTargetUtilization int32 = 80
+)
+
+// Config holds the scaler-wide settings (flags).
+type Config struct {
+	// Tolerance is the default tolerance on the usage ratio in both
+	// directions (the HPA's --horizontal-pod-autoscaler-tolerance, 0.1).
+	Tolerance float64
+	// DownscaleStabilization is the scale-down window used when a MemHpa has
+	// no behavior, or a behavior without scaleDown.stabilizationWindowSeconds
+	// (the HPA's default is 5 minutes).
+	DownscaleStabilization time.Duration
+}
+
+// DefaultConfig is the HPA's configuration.
+func DefaultConfig() Config {
+	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute}
+}
+
+// Input is everything one decision needs, gathered by the controller.
+type Input struct {
+	Spec v1alpha1.MemHpaSpec
+	// CurrentReplicas is the target's scale.spec.replicas.
+	CurrentReplicas int32
+	// Pods are the pods selected by the scale's status.selector.
+	Pods []*corev1.Pod
+	// Usage is the memory working set in bytes of each pod, by pod name. A pod
+	// without an entry has no usable sample.
+	Usage map[string]int64
+	// UsageErr is set when the samples could not be fetched at all.
+	UsageErr error
+	// History is what earlier decisions for this MemHpa left behind.
+	History History
+	Config  Config
+}
+
+// Condition is one status condition proposed by the decision.
+type Condition struct {
+	Type    string
+	Status  metav1.ConditionStatus
+	Reason  string
+	Message string
+}
+
+// Warning is a problem to report as a Warning event.
+type Warning struct {
+	Reason  string
+	Message string
+}
+
+// PodCount tells which pods the decision used and why the others were left out.
+type PodCount struct {
+	// Selected is the number of pods given.
+	Selected int
+	// Counted pods had a sample and a limit and entered the average.
+	Counted int
+	// Missing pods are running but had no usable sample.
+	Missing int
+	// Pending pods have not started.
+	Pending int
+	// Ignored pods are being deleted, or have failed or succeeded.
+	Ignored int
+	// RequestAsLimit lists "pod/container" whose request stood in for a
+	// missing limit.
+	RequestAsLimit []string
+}
+
+// Recommendation is the outcome of one decision.
+type Recommendation struct {
+	CurrentReplicas int32
+	// DesiredReplicas is what the target should be scaled to; equal to
+	// CurrentReplicas when nothing should change.
+	DesiredReplicas int32
+	// Rescale is true when DesiredReplicas differs from CurrentReplicas.
+	Rescale bool
+	// RescaleReason is the "reason:" of the rescale event.
+	RescaleReason string
+	// MetricReplicas is the replica count memory alone asks for, before
+	// stabilisation and limits; 0 when it was not computed.
+	MetricReplicas int32
+	// StabilizedReplicas is MetricReplicas after the stabilisation window.
+	StabilizedReplicas int32
+	// Utilization is the average usage as an integer percentage of the
+	// limits, nil when it could not be measured.
+	Utilization *int32
+	// AverageBytes is the average working set of the counted pods.
+	AverageBytes int64
+	Pods         PodCount
+	// Conditions to set on the status, in order.
+	Conditions []Condition
+	// Warnings to report as events.
+	Warnings []Warning
+	// History to keep for the next decision. Scale events are added by
+	// RecordRescale once the rescale has been written.
+	History History
+}
+
+// Sample is one past recommendation.
+type Sample struct {
+	Replicas int32
+	At       time.Time
+}
+
+// Change is one past rescale: how many replicas were added or removed.
+type Change struct {
+	Replicas int32
+	At       time.Time
+}
+
+// History is what the HPA keeps in memory per autoscaler: the recent raw
+// recommendations (for stabilisation) and, when a behavior is set, the recent
+// rescales in each direction (for the rate policies). The zero value is the
+// history of a MemHpa never seen before.
+type History struct {
+	Recommendations []Sample
+	ScaleUps        []Change
+	ScaleDowns      []Change
+}
+
+// errCalc is a failure to compute a replica count from memory, with the
+// condition and event reason that reports it.
+type errCalc struct {
+	reason string
+	msg    string
+}
+
+func (e *errCalc) Error() string { return e.msg }
+
+func failedMetric(format string, args ...any) error {
+	return &errCalc{reason: ReasonFailedGetMemoryMetric, msg: fmt.Sprintf(format, args...)}
+}
+
+// Decide computes the recommendation for one MemHpa.
+func Decide(in Input, clk clock.PassiveClock) Recommendation {
+	now := clk.Now()
+	spec := in.Spec
+	minReplicas := DefaultMinReplicas
+	if spec.MinReplicas != nil {
+		minReplicas = *spec.MinReplicas
+	}
+	current := in.CurrentReplicas
+	rec := Recommendation{
+		CurrentReplicas: current,
+		DesiredReplicas: current,
+		Pods:            PodCount{Selected: len(in.Pods)},
+		History:         in.History.clone(),
+	}
+	// The HPA seeds the history with the current size the first time it sees
+	// an autoscaler, so that the window also holds back the first scale-down
+	// (after a restart, or a create, or an edit that made the key new).
+	if len(rec.History.Recommendations) == 0 {
+		rec.History.Recommendations = []Sample{{Replicas: current, At: now}}
+	}
+
+	switch {
+	case current == 0:
+		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionFalse, ReasonScalingDisabled,
+			"scaling is disabled since the replica count of the target is zero"})
+		return rec
+	case current > spec.MaxReplicas:
+		rec.DesiredReplicas, rec.RescaleReason = spec.MaxReplicas, RescaleAboveMax
+		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingLimited, metav1.ConditionTrue, ReasonTooManyReplicas,
+			"the desired replica count is more than the maximum replica count"})
+		rec.Rescale = true
+		return rec
+	case current < minReplicas:
+		rec.DesiredReplicas, rec.RescaleReason = minReplicas, RescaleBelowMin
+		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingLimited, metav1.ConditionTrue, ReasonTooFewReplicas,
+			"the desired replica count is less than the minimum replica count"})
+		rec.Rescale = true
+		return rec
+	}
+
+	target := DefaultTargetUtilization
+	if spec.TargetUtilizationPercentage != nil {
+		target = *spec.TargetUtilizationPercentage
+	}
+	tol := tolerancesOf(spec.Behavior, in.Config.Tolerance)
+	metric, err := metricReplicas(in, target, tol, &rec)
+	if err != nil {
+		reason := ReasonFailedGetMemoryMetric
+		var ce *errCalc
+		if errors.As(err, &ce) {
+			reason = ce.reason
+		}
+		msg := "failed to get " + MetricName + ": " + err.Error()
+		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionFalse, reason,
+			"the MemHpa was unable to compute the replica count: " + msg})
+		rec.Warnings = append(rec.Warnings,
+			Warning{reason, msg},
+			Warning{EventFailedComputeMetricsReplicas, "invalid metrics (1 invalid out of 1), first error is: " + msg})
+		return rec
+	}
+	rec.MetricReplicas = metric
+	rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionTrue, ReasonValidMetricFound,
+		"the MemHpa was able to successfully calculate a replica count from " + MetricName})
+	if n := len(rec.Pods.RequestAsLimit); n > 0 {
+		rec.Warnings = append(rec.Warnings, Warning{ReasonMemoryRequestAsLimit, fmt.Sprintf(
+			"%d container(s) have no memory limit, their memory request was used instead: %s", n, shortList(rec.Pods.RequestAsLimit))})
+	}
+
+	var desired int32
+	if spec.Behavior == nil {
+		desired = normalize(&rec, now, in.Config.DownscaleStabilization, current, metric, minReplicas, spec.MaxReplicas)
+	} else {
+		b := withDefaults(spec.Behavior, in.Config.DownscaleStabilization)
+		desired = normalizeWithBehavior(&rec, now, b, current, metric, minReplicas, spec.MaxReplicas)
+	}
+	rec.DesiredReplicas = desired
+	rec.Rescale = desired != current
+	switch {
+	case desired > current:
+		rec.RescaleReason = RescaleAboveTarget
+	case desired < current:
+		rec.RescaleReason = RescaleBelowTarget
+	}
+	return rec
+}
+
+// RecordRescale returns the history after a rescale from one size to another
+// was written. As in the HPA, events are only kept when a behavior is set
+// (they feed its rate policies), and only as long as the longest policy
+// period of their direction.
+func RecordRescale(h History, behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, downscaleStabilization time.Duration, now time.Time, from, to int32) History {
+	h = h.clone()
+	if behavior == nil || from == to {
+		return h
+	}
+	b := withDefaults(behavior, downscaleStabilization)
+	if to > from {
+		h.ScaleUps = append(keepRecent(h.ScaleUps, now, longestPeriod(b.ScaleUp)), Change{Replicas: to - from, At: now})
+	} else {
+		h.ScaleDowns = append(keepRecent(h.ScaleDowns, now, longestPeriod(b.ScaleDown)), Change{Replicas: from - to, At: now})
+	}
+	return h
+}
+
+func (h History) clone() History {
+	return History{
+		Recommendations: append([]Sample(nil), h.Recommendations...),
+		ScaleUps:        append([]Change(nil), h.ScaleUps...),
+		ScaleDowns:      append([]Change(nil), h.ScaleDowns...),
+	}
+}
+
+func keepRecent(changes []Change, now time.Time, period time.Duration) []Change {
+	cutoff := now.Add(-period)
+	kept := changes[:0]
+	for _, c := range changes {
+		if c.At.After(cutoff) {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+func longestPeriod(r *autoscalingv2.HPAScalingRules) time.Duration {
+	var longest int32
+	for _, p := range r.Policies {
+		longest = max(longest, p.PeriodSeconds)
+	}
+	return time.Duration(longest) * time.Second
+}
+
+func shortList(items []string) string {
+	const shown = 3
+	if len(items) <= shown {
+		return fmt.Sprint(items)
+	}
+	return fmt.Sprintf("%v and %d more", items[:shown], len(items)-shown)
+}
+
+// tolerances is the HPA's pair of tolerances around a usage ratio of 1.
+type tolerances struct{ down, up float64 }
+
+func (t tolerances) within(ratio float64) bool {
+	return 1-t.down <= ratio && ratio <= 1+t.up
+}
+
+func tolerancesOf(b *autoscalingv2.HorizontalPodAutoscalerBehavior, def float64) tolerances {
+	t := tolerances{down: def, up: def}
+	if b == nil {
+		return t
+	}
+	if b.ScaleDown != nil && b.ScaleDown.Tolerance != nil {
+		t.down = b.ScaleDown.Tolerance.AsApproximateFloat64()
+	}
+	if b.ScaleUp != nil && b.ScaleUp.Tolerance != nil {
+		t.up = b.ScaleUp.Tolerance.AsApproximateFloat64()
+	}
+	return t
+}
+
+// metricReplicas is the HPA's GetResourceReplicas with limits in place of
+// requests. It fills rec's pod counts, utilization and average.
+func metricReplicas(in Input, target int32, tol tolerances, rec *Recommendation) (int32, error) {
+	if in.UsageErr != nil {
+		return 0, in.UsageErr
+	}
+	if len(in.Pods) == 0 {
+		return 0, failedMetric("no pods returned by selector while calculating replica count")
+	}
+	g, err := groupPods(in.Pods, in.Usage)
+	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
+	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
+	rec.Pods.RequestAsLimit = g.requestAsLimit
+	if err != nil {
+		return 0, err
+	}
+	if len(g.usage) == 0 {
+		return 0, failedMetric("did not receive metrics for targeted pods (pods might be unready)")
+	}
+	ratio, util, avg, err := utilizationRatio(g.usage, g.limits, target)
+	if err != nil {
+		return 0, err
+	}
+	rec.Utilization, rec.AverageBytes = &util, avg
+	current := in.CurrentReplicas
+
+	scaleUpWithPending := len(g.pending) > 0 && ratio > 1
+	if !scaleUpWithPending && len(g.missing) == 0 {
+		if tol.within(ratio) {
+			return current, nil
+		}
+		return ceilReplicas(ratio, len(g.usage)), nil
+	}
+
+	// Rebalance: fill in the pods we could not measure in the direction that
+	// dampens the change, then check the direction still holds.
+	filled := make(map[string]int64, len(g.usage)+len(g.missing)+len(g.pending))
+	for name, v := range g.usage {
+		filled[name] = v
+	}
+	switch {
+	case ratio < 1:
+		// A missing pod is taken to use all of its limit (or the target, when
+		// the target is above 100 %: kubernetes/kubernetes#111433).
+		fallback := int64(max(100, target))
+		for _, name := range g.missing {
+			filled[name] = g.limits[name] * fallback / 100
+		}
+	case ratio > 1:
+		for _, name := range g.missing {
+			filled[name] = 0
+		}
+	}
+	if scaleUpWithPending {
+		for _, name := range g.pending {
+			filled[name] = 0
+		}
+	}
+	newRatio, _, _, err := utilizationRatio(filled, g.limits, target)
+	if err != nil {
+		return 0, err
+	}
+	if tol.within(newRatio) || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1) {
+		return current, nil
+	}
+	replicas := ceilReplicas(newRatio, len(filled))
+	if (newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current) {
+		return current, nil
+	}
+	return replicas, nil
+}
+
+func ceilReplicas(ratio float64, pods int) int32 {
+	return int32(math.Ceil(ratio * float64(pods)))
+}
+
+type groups struct {
+	usage          map[string]int64 // counted pods: running with a sample
+	limits         map[string]int64 // every pod not ignored
+	missing        []string
+	pending        []string
+	ignored        int
+	requestAsLimit []string
+}
+
+func groupPods(pods []*corev1.Pod, usage map[string]int64) (groups, error) {
+	g := groups{usage: map[string]int64{}, limits: map[string]int64{}}
+	var firstMissingLimit error
+	for _, p := range pods {
+		phase := p.Status.Phase
+		if p.DeletionTimestamp != nil || phase == corev1.PodFailed || phase == corev1.PodSucceeded {
+			g.ignored++
+			continue
+		}
+		limit, fromRequest, missing := memoryLimit(p)
+		for _, c := range fromRequest {
+			g.requestAsLimit = append(g.requestAsLimit, p.Name+"/"+c)
+		}
+		if missing != "" {
+			if firstMissingLimit == nil {
+				firstMissingLimit = &errCalc{reason: ReasonMissingMemoryLimit, msg: fmt.Sprintf(
+					"container %q of pod %q has neither a memory limit nor a memory request", missing, p.Name)}
+			}
+			continue
+		}
+		g.limits[p.Name] = limit
+		if phase == corev1.PodPending {
+			g.pending = append(g.pending, p.Name)
+			continue
+		}
+		v, ok := usage[p.Name]
+		if !ok {
+			g.missing = append(g.missing, p.Name)
+			continue
+		}
+		g.usage[p.Name] = v
+	}
+	return g, firstMissingLimit
+}
+
+// utilizationRatio is the HPA's GetResourceUtilizationRatio: integer percent
+// of the summed usage over the summed limits of the same pods, then its ratio
+// to the target. Sums are exact (big integers) so that no pod count overflows.
+func utilizationRatio(usage, limits map[string]int64, target int32) (float64, int32, int64, error) {
+	used, limit := new(big.Int), new(big.Int)
+	n := 0
+	for name, v := range usage {
+		l, ok := limits[name]
+		if !ok {
+			continue
+		}
+		used.Add(used, big.NewInt(v))
+		limit.Add(limit, big.NewInt(l))
+		n++
+	}
+	if n == 0 || limit.Sign() <= 0 {
+		return 0, 0, 0, failedMetric("no metrics returned matched known pods")
+	}
+	avg := new(big.Int).Quo(used, big.NewInt(int64(n)))
+	util := new(big.Int).Quo(new(big.Int).Mul(used, big.NewInt(100)), limit)
+	if !util.IsInt64() || util.Int64() > math.MaxInt32 {
+		return 0, 0, 0, failedMetric("memory utilization %s%% is outside the int32 range", util)
+	}
+	u := int32(util.Int64())
+	return float64(u) / float64(target), u, avg.Int64(), nil
+}

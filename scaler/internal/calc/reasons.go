@@ -1,0 +1,76 @@
+package calc
+
+// Condition types, condition reasons and event reasons of the scaler, in one
+// place. Where the meaning is the same as the Kubernetes
+// HorizontalPodAutoscaler's, the word is the same, so that runbooks and
+// dashboards written for the HPA read ours too
+// (kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go).
+const (
+	// ConditionAbleToScale tells whether the target's scale could be read and
+	// written, and whether stabilisation held a change back.
+	ConditionAbleToScale = "AbleToScale"
+	// ConditionScalingActive tells whether a replica count could be computed
+	// from memory.
+	ConditionScalingActive = "ScalingActive"
+	// ConditionScalingLimited tells whether the bounds or the rate limits
+	// changed the computed replica count.
+	ConditionScalingLimited = "ScalingLimited"
+)
+
+// Condition reasons shared with the HPA.
+const (
+	ReasonSucceededGetScale   = "SucceededGetScale"
+	ReasonFailedGetScale      = "FailedGetScale"
+	ReasonSucceededRescale    = "SucceededRescale"
+	ReasonFailedUpdateScale   = "FailedUpdateScale"
+	ReasonReadyForNewScale    = "ReadyForNewScale"
+	ReasonScaleDownStabilized = "ScaleDownStabilized"
+	ReasonScaleUpStabilized   = "ScaleUpStabilized"
+	ReasonScalingDisabled     = "ScalingDisabled"
+	ReasonInvalidSelector     = "InvalidSelector"
+	ReasonValidMetricFound    = "ValidMetricFound"
+	ReasonTooManyReplicas     = "TooManyReplicas"
+	ReasonTooFewReplicas      = "TooFewReplicas"
+	ReasonScaleUpLimit        = "ScaleUpLimit"
+	ReasonScaleDownLimit      = "ScaleDownLimit"
+	ReasonDesiredWithinRange  = "DesiredWithinRange"
+)
+
+// ReasonFailedGetMemoryMetric is the HPA's FailedGetResourceMetric for our one
+// metric: Prometheus failed, or its answer could not be used for these pods.
+// It is both a ScalingActive reason and a Warning event reason.
+const ReasonFailedGetMemoryMetric = "FailedGetMemoryMetric"
+
+// ReasonMissingMemoryLimit is ours (the HPA has no rule): a counted pod has a
+// container with neither a memory limit nor a memory request, so the pod's
+// share of memory cannot be computed and the MemHpa does not scale. It is both
+// a ScalingActive reason and a Warning event reason.
+const ReasonMissingMemoryLimit = "MissingMemoryLimit"
+
+// ReasonMemoryRequestAsLimit is ours: a container has no memory limit, so its
+// memory request was used in its place. Scaling goes on; a Warning event says so.
+const ReasonMemoryRequestAsLimit = "MemoryRequestUsedAsLimit"
+
+// Event reasons shared with the HPA.
+const (
+	EventSuccessfulRescale            = "SuccessfulRescale"
+	EventFailedRescale                = "FailedRescale"
+	EventFailedGetScale               = "FailedGetScale"
+	EventSelectorRequired             = "SelectorRequired"
+	EventInvalidSelector              = "InvalidSelector"
+	EventFailedComputeMetricsReplicas = "FailedComputeMetricsReplicas"
+	EventFailedUpdateStatus           = "FailedUpdateStatus"
+)
+
+// MetricName names our one metric in messages, as the HPA names its metrics
+// ("memory resource utilization (percentage of request)").
+const MetricName = "memory utilization (percentage of limit)"
+
+// Rescale reasons, the text after "reason:" in SuccessfulRescale and
+// FailedRescale events.
+const (
+	RescaleAboveTarget = MetricName + " above target"
+	RescaleBelowTarget = "All metrics below target"
+	RescaleAboveMax    = "Current number of replicas above Spec.MaxReplicas"
+	RescaleBelowMin    = "Current number of replicas below Spec.MinReplicas"
+)
