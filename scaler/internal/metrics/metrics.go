@@ -1,0 +1,127 @@
+// Package metrics is the scaler's seam to Prometheus: one small interface
+// that returns the memory working set of every pod in a set of namespaces,
+// its client_golang implementation with a deadline on every query, and a
+// map-driven fake for tests.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
+)
+
+// Source returns memory working-set samples per pod.
+type Source interface {
+	// WorkingSet runs one query for all the given namespaces.
+	WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error)
+}
+
+// Config says how to reach Prometheus.
+type Config struct {
+	// URL is the base URL, for example http://prometheus.kube-system.svc:9090.
+	URL string
+	// BearerTokenFile, when set, is read on every request (tokens rotate).
+	BearerTokenFile string
+	// CAFile, when set, is the CA bundle that signs Prometheus's certificate.
+	CAFile string
+	// Timeout bounds every query (kubernetes/kubernetes#72130: an HPA once
+	// hung for days on a metrics call without one).
+	Timeout time.Duration
+	// Metric is the cAdvisor series of the working set.
+	Metric string
+}
+
+// Prometheus is the Source backed by Prometheus's HTTP API.
+type Prometheus struct {
+	api     promv1.API
+	metric  string
+	timeout time.Duration
+}
+
+// NewPrometheus returns a Source for the Prometheus at cfg.URL.
+func NewPrometheus(cfg Config) (*Prometheus, error) {
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("prometheus timeout must be positive, got %v", cfg.Timeout)
+	}
+	if _, err := promquery.Query(cfg.Metric, []string{"x"}); err != nil {
+		return nil, err
+	}
+	httpCfg := config.HTTPClientConfig{
+		BearerTokenFile: cfg.BearerTokenFile,
+		TLSConfig:       config.TLSConfig{CAFile: cfg.CAFile},
+	}
+	if err := httpCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("prometheus client configuration: %w", err)
+	}
+	rt, err := config.NewRoundTripperFromConfig(httpCfg, "memhpa-scaler")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client configuration: %w", err)
+	}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
+	}
+	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, timeout: cfg.Timeout}, nil
+}
+
+// WorkingSet implements Source.
+func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error) {
+	q, err := promquery.Query(p.metric, namespaces)
+	if err != nil {
+		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	// Ask the server to give up a little before we do, so that a slow query
+	// ends with its own error rather than a cut connection.
+	v, _, _, err := p.api.Query(ctx, q, time.Time{}, promv1.WithTimeout(p.timeout*9/10))
+	if err != nil {
+		return promquery.Samples{}, fmt.Errorf("query prometheus: %w", err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return promquery.Samples{}, fmt.Errorf("query prometheus: got a %s, want a vector", v.Type())
+	}
+	return promquery.Parse(vec), nil
+}
+
+// FailureReason classifies a WorkingSet error for the failures metric:
+// timeout, unreachable, server_error, client_error, bad_response or other.
+func FailureReason(err error) string {
+	var apiErr *promv1.Error
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &apiErr):
+		switch apiErr.Type {
+		case promv1.ErrTimeout:
+			return "timeout"
+		case promv1.ErrServer:
+			return "server_error"
+		case promv1.ErrClient, promv1.ErrBadData, promv1.ErrExec:
+			return "client_error"
+		case promv1.ErrBadResponse:
+			return "bad_response"
+		}
+		if errors.As(err, &netErr) {
+			return "unreachable"
+		}
+		return "other"
+	case errors.As(err, &netErr):
+		if netErr.Timeout() {
+			return "timeout"
+		}
+		return "unreachable"
+	}
+	return "other"
+}

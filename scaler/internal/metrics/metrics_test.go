@@ -1,0 +1,238 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
+)
+
+const metric = "container_memory_working_set_bytes"
+
+func vector(results ...string) string {
+	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(results, ",") + `]}}`
+}
+
+func series(ns, pod, value string) string {
+	return fmt.Sprintf(`{"metric":{"namespace":%q,"pod":%q},"value":[1700000000,%q]}`, ns, pod, value)
+}
+
+// request is what the fake Prometheus saw.
+type request struct {
+	method, query, timeout, auth string
+}
+
+func TestPrometheusWorkingSet(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		body       string
+		delay      time.Duration
+		want       promquery.Samples
+		wantReason string // "" for success
+	}{
+		{
+			name: "several series", status: 200,
+			body: vector(series("a", "web-1", "1048576"), series("b", "web-1", "2097152"), series("a", "web-2", "3e6")),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 1 << 20, k("b", "web-1"): 2 << 20, k("a", "web-2"): 3e6}, Rejected: map[promquery.Key]string{}},
+		},
+		{
+			name: "empty result is no samples, not zero", status: 200, body: vector(),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{}},
+		},
+		{
+			name: "NaN and Inf are rejected", status: 200,
+			body: vector(series("a", "web-1", "NaN"), series("a", "web-2", "+Inf"), series("a", "web-3", "5")),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-3"): 5},
+				Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectNaN, k("a", "web-2"): promquery.RejectInf}},
+		},
+		{
+			name: "duplicated series are rejected", status: 200,
+			body: vector(series("a", "web-1", "5"), series("a", "web-1", "6")),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectDuplicate}},
+		},
+		{
+			name: "query error from Prometheus", status: 422,
+			body:       `{"status":"error","errorType":"execution","error":"many-to-many matching not allowed"}`,
+			wantReason: "client_error",
+		},
+		{
+			name: "5xx", status: 503, body: `service unavailable`, wantReason: "server_error",
+		},
+		{
+			// Prometheus answers its own query timeout with a 503, which the
+			// client reports as a server error.
+			name: "5xx with a Prometheus timeout", status: 503,
+			body: `{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}`, wantReason: "server_error",
+		},
+		{
+			name: "not a vector", status: 200,
+			body:       `{"status":"success","data":{"resultType":"scalar","result":[1700000000,"1"]}}`,
+			wantReason: "other",
+		},
+		{
+			name: "slow past the deadline", status: 200, body: vector(), delay: 2 * time.Second, wantReason: "timeout",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []request
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := r.ParseForm(); err != nil {
+					t.Errorf("parse form: %v", err)
+				}
+				mu.Lock()
+				seen = append(seen, request{r.Method, r.Form.Get("query"), r.Form.Get("timeout"), r.Header.Get("Authorization")})
+				mu.Unlock()
+				if tc.delay > 0 {
+					select {
+					case <-time.After(tc.delay):
+					case <-r.Context().Done():
+						return
+					}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+
+			p, err := NewPrometheus(Config{URL: srv.URL, Timeout: 300 * time.Millisecond, Metric: metric})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			got, err := p.WorkingSet(context.Background(), []string{"b", "a"})
+			if elapsed := time.Since(start); elapsed > time.Second {
+				t.Errorf("query took %v, past its 300ms deadline", elapsed)
+			}
+			if tc.wantReason != "" {
+				if err == nil {
+					t.Fatalf("no error, got %+v", got)
+				}
+				if r := FailureReason(err); r != tc.wantReason {
+					t.Errorf("failure reason = %q, want %q (error: %v)", r, tc.wantReason, err)
+				}
+				if !strings.HasPrefix(err.Error(), "query prometheus: ") {
+					t.Errorf("error %q does not name the operation", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 {
+				t.Fatalf("%d requests, want exactly one query", len(seen))
+			}
+			wantQuery := `sum by (namespace, pod) (container_memory_working_set_bytes{container!="", container!="POD", namespace=~"a|b"})`
+			if seen[0].query != wantQuery {
+				t.Errorf("query = %s, want %s", seen[0].query, wantQuery)
+			}
+			if seen[0].timeout == "" {
+				t.Errorf("no timeout= sent to Prometheus")
+			}
+			if seen[0].method != http.MethodPost {
+				t.Errorf("method = %s, want POST (long namespace lists must not hit URL limits)", seen[0].method)
+			}
+		})
+	}
+}
+
+func TestPrometheusUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	p, err := NewPrometheus(Config{URL: url, Timeout: time.Second, Metric: metric})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.WorkingSet(context.Background(), []string{"a"})
+	if r := FailureReason(err); r != "unreachable" {
+		t.Errorf("failure reason = %q, want unreachable (error: %v)", r, err)
+	}
+}
+
+func TestPrometheusBearerToken(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		fmt.Fprint(w, vector())
+	}))
+	defer srv.Close()
+	p, err := NewPrometheus(Config{URL: srv.URL, Timeout: time.Second, Metric: metric, BearerTokenFile: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WorkingSet(context.Background(), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	// A rotated token is picked up without a restart.
+	if err := os.WriteFile(token, []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WorkingSet(context.Background(), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"Bearer first", "Bearer second"}, auths); diff != "" {
+		t.Errorf("Authorization headers (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewPrometheusRejectsBadConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no timeout":      {URL: "http://x", Metric: metric},
+		"bad metric":      {URL: "http://x", Metric: "a b", Timeout: time.Second},
+		"missing CA file": {URL: "https://x", Metric: metric, Timeout: time.Second, CAFile: filepath.Join(t.TempDir(), "nope")},
+	} {
+		if _, err := NewPrometheus(cfg); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestFake(t *testing.T) {
+	f := NewFake()
+	f.Set("a", "web-1", 10)
+	f.Set("b", "web-1", 20)
+	got, err := f.WorkingSet(context.Background(), []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[promquery.Key]int64{k("a", "web-1"): 10}, got.Bytes); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	f.SetError(errors.New("down"))
+	if _, err := f.WorkingSet(context.Background(), []string{"a"}); err == nil {
+		t.Error("no error after SetError")
+	}
+	if len(f.Queries()) != 2 {
+		t.Errorf("queries = %v, want 2", f.Queries())
+	}
+}
+
+func k(ns, pod string) promquery.Key { return promquery.Key{Namespace: ns, Pod: pod} }
