@@ -67,3 +67,8 @@ down: ## Stop the local control plane; nothing is left running
 .PHONY: demo
 demo: tools build ## Build everything, start a local control plane and show memhpa at work
 	cd test && go run ./cmd/memhpa-dev demo
+
+##@ Fuzzing and benchmarks
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5m)
+	hack/fuzz.sh
