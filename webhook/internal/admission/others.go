@@ -1,0 +1,229 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+)
+
+// others is what the cross-object checks read about the objects around one
+// MemHpa. Each part is there, or its read error is.
+type others struct {
+	memHpas         []v1alpha1.MemHpa
+	memHpasErr      error
+	hpas            []autoscalingv2.HorizontalPodAutoscaler
+	hpasErr         error
+	template        *corev1.PodTemplateSpec
+	templateErr     error
+	limitRanges     []corev1.LimitRange
+	limitRangesErr  error
+	limitRangesRead bool
+}
+
+// readErrors are the failed reads, for the log.
+func (o *others) readErrors() []error {
+	var errs []error
+	for _, err := range []error{o.memHpasErr, o.hpasErr, o.limitRangesErr} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.templateErr != nil && !apierrors.IsNotFound(o.templateErr) && !errors.Is(o.templateErr, ErrUnsupportedKind) {
+		errs = append(errs, o.templateErr)
+	}
+	return errs
+}
+
+// gather reads, in parallel and each bounded by ctx, what the checks need.
+func gather(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa) *others {
+	ns, ref := obj.Namespace, obj.Spec.ScaleTargetRef
+	gk := TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind)
+	o := &others{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		o.memHpas, o.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
+			return lookup.MemHpas(ctx, ns, ref.Name)
+		})
+	})
+	wg.Go(func() {
+		o.hpas, o.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+			return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
+		})
+	})
+	wg.Go(func() {
+		o.template, o.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
+			return lookup.PodTemplate(ctx, ns, gk, ref.Name)
+		})
+		if o.templateErr == nil && len(containersWithoutMemoryLimit(o.template)) > 0 {
+			o.limitRangesRead = true
+			o.limitRanges, o.limitRangesErr = bounded(ctx, func(ctx context.Context) ([]corev1.LimitRange, error) {
+				return lookup.LimitRanges(ctx, ns)
+			})
+		}
+	})
+	wg.Wait()
+	return o
+}
+
+// bounded returns when read does or when ctx ends, whichever is first, so a
+// Lookup that ignores its context cannot hold an admission past the deadline.
+// A panic in read becomes its error.
+func bounded[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		value T
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("read panicked: %v", r)}
+			}
+		}()
+		v, err := read(ctx)
+		done <- result{value: v, err: err}
+	}()
+	select {
+	case r := <-done:
+		return r.value, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("read did not finish in time: %w", context.Cause(ctx))
+	}
+}
+
+// judge turns what was read into errors (another autoscaler owns the target)
+// and warnings (the target is missing, containers have no memory limit, a
+// read failed). It is pure.
+func judge(obj *v1alpha1.MemHpa, o *others) (field.ErrorList, []string) {
+	ref := obj.Spec.ScaleTargetRef
+	gk := TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind)
+	target := fmt.Sprintf("%s %q", gk, ref.Name)
+	refPath := field.NewPath("spec", "scaleTargetRef")
+	var errs field.ErrorList
+	var warnings []string
+
+	if o.memHpasErr != nil {
+		warnings = append(warnings, fmt.Sprintf("could not check that no other MemHpa scales %s (%v): admitted without this check", target, o.memHpasErr))
+	}
+	for _, other := range sortedByName(o.memHpas, func(m v1alpha1.MemHpa) string { return m.Name }) {
+		if other.Name == obj.Name || other.Namespace != obj.Namespace || other.DeletionTimestamp != nil {
+			continue
+		}
+		oref := other.Spec.ScaleTargetRef
+		if oref.Name == ref.Name && TargetGroupKind(v1alpha1.TargetAPIVersion(oref), oref.Kind) == gk {
+			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf("must not point at %s, which MemHpa %q already scales", target, other.Name)))
+		}
+	}
+
+	if o.hpasErr != nil {
+		warnings = append(warnings, fmt.Sprintf("could not check that no HorizontalPodAutoscaler scales %s (%v): admitted without this check", target, o.hpasErr))
+	}
+	for _, hpa := range sortedByName(o.hpas, func(h autoscalingv2.HorizontalPodAutoscaler) string { return h.Name }) {
+		if hpa.Namespace != obj.Namespace || hpa.DeletionTimestamp != nil {
+			continue
+		}
+		href := hpa.Spec.ScaleTargetRef
+		if href.Name == ref.Name && TargetGroupKind(href.APIVersion, href.Kind) == gk {
+			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf(
+				"must not point at %s, which HorizontalPodAutoscaler %q already scales (two autoscalers would fight over its replicas)", target, hpa.Name)))
+		}
+	}
+
+	switch {
+	case o.templateErr == nil:
+		if missing := containersWithoutMemoryLimit(o.template); len(missing) > 0 && !(o.limitRangesRead && o.limitRangesErr == nil && defaultsMemoryLimit(o.limitRanges)) {
+			verb := "have"
+			if len(missing) == 1 {
+				verb = "has"
+			}
+			warnings = append(warnings, fmt.Sprintf("%s of %s %s no memory limit: MemHpa measures memory use as a share of the limits",
+				quotedList("container", missing), target, verb))
+		}
+	case apierrors.IsNotFound(o.templateErr):
+		warnings = append(warnings, fmt.Sprintf("%s was not found in namespace %q: MemHpa %q does nothing until it exists", target, obj.Namespace, obj.Name))
+	case errors.Is(o.templateErr, ErrUnsupportedKind):
+		// A custom workload: its pod template is not known to us.
+	default:
+		warnings = append(warnings, fmt.Sprintf("could not read %s (%v): its memory limits were not checked", target, o.templateErr))
+	}
+	return errs, warnings
+}
+
+// TargetGroupKind is the group and kind of a scale target reference; an
+// apiVersion that cannot be parsed stands for itself as the group, so it only
+// matches the same text.
+func TargetGroupKind(apiVersion, kind string) schema.GroupKind {
+	if apiVersion == "" {
+		apiVersion = v1alpha1.DefaultAPIVersion(kind)
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return schema.GroupKind{Group: apiVersion, Kind: kind}
+	}
+	return schema.GroupKind{Group: gv.Group, Kind: kind}
+}
+
+// containersWithoutMemoryLimit names the containers of template, sidecars
+// (restartable init containers) included, that have no memory limit.
+func containersWithoutMemoryLimit(template *corev1.PodTemplateSpec) []string {
+	if template == nil {
+		return nil
+	}
+	var names []string
+	check := func(c corev1.Container) {
+		if limit, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || limit.Sign() <= 0 {
+			names = append(names, c.Name)
+		}
+	}
+	for _, c := range template.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			check(c)
+		}
+	}
+	for _, c := range template.Spec.Containers {
+		check(c)
+	}
+	return names
+}
+
+// defaultsMemoryLimit tells whether a LimitRange gives containers without a
+// memory limit a default one.
+func defaultsMemoryLimit(ranges []corev1.LimitRange) bool {
+	for _, lr := range ranges {
+		for _, item := range lr.Spec.Limits {
+			if limit, ok := item.Default[corev1.ResourceMemory]; ok && item.Type == corev1.LimitTypeContainer && limit.Sign() > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func quotedList(noun string, names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	if len(names) > 1 {
+		noun += "s"
+	}
+	return noun + " " + strings.Join(quoted, ", ")
+}
+
+func sortedByName[T any](items []T, name func(T) string) []T {
+	out := append([]T(nil), items...)
+	sort.SliceStable(out, func(i, j int) bool { return name(out[i]) < name(out[j]) })
+	return out
+}
