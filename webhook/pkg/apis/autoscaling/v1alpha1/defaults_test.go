@@ -1,0 +1,73 @@
+package v1alpha1_test
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+)
+
+func TestSetDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   *v1alpha1.MemHpa
+		want *v1alpha1.MemHpa
+	}{
+		{name: "min and target unset", in: gen.MemHpa("web"),
+			want: gen.MemHpa("web", gen.WithMin(1), gen.WithTarget(80))},
+		{name: "all set stays", in: gen.MemHpa("web", gen.WithMin(3), gen.WithTarget(50)),
+			want: gen.MemHpa("web", gen.WithMin(3), gen.WithTarget(50))},
+		{name: "invalid values are left for validation", in: gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(0)),
+			want: gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(0))},
+		{name: "Deployment gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "Deployment", "web"), gen.WithMin(2), gen.WithTarget(70)),
+			want: gen.MemHpa("web", gen.WithRef("apps/v1", "Deployment", "web"), gen.WithMin(2), gen.WithTarget(70))},
+		{name: "StatefulSet gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "StatefulSet", "db")),
+			want: gen.MemHpa("web", gen.WithRef("apps/v1", "StatefulSet", "db"), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "ReplicaSet gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "ReplicaSet", "rs")),
+			want: gen.MemHpa("web", gen.WithRef("apps/v1", "ReplicaSet", "rs"), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "custom kind gets no apiVersion", in: gen.MemHpa("web", gen.WithRef("", "Rollout", "web")),
+			want: gen.MemHpa("web", gen.WithRef("", "Rollout", "web"), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "kind is case-sensitive", in: gen.MemHpa("web", gen.WithRef("", "deployment", "web")),
+			want: gen.MemHpa("web", gen.WithRef("", "deployment", "web"), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "apiVersion written stays", in: gen.MemHpa("web", gen.WithRef("extensions/v1beta1", "Deployment", "web")),
+			want: gen.MemHpa("web", gen.WithRef("extensions/v1beta1", "Deployment", "web"), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "behavior is left alone", in: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(10)), nil)),
+			want: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(10)), nil), gen.WithMin(1), gen.WithTarget(80))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in.DeepCopy()
+			v1alpha1.SetDefaults(got)
+			if !equality.Semantic.DeepEqual(got, tt.want) {
+				t.Errorf("SetDefaults:\n got %+v\nwant %+v", got.Spec, tt.want.Spec)
+			}
+			again := got.DeepCopy()
+			v1alpha1.SetDefaults(again)
+			if !equality.Semantic.DeepEqual(again, got) {
+				t.Errorf("SetDefaults is not idempotent:\n first %+v\nsecond %+v", got.Spec, again.Spec)
+			}
+		})
+	}
+}
+
+func TestEffectiveValues(t *testing.T) {
+	unset := gen.MemHpa("web")
+	set := gen.MemHpa("web", gen.WithMin(4), gen.WithTarget(60))
+	if got := v1alpha1.EffectiveMinReplicas(&unset.Spec); got != 1 {
+		t.Errorf("EffectiveMinReplicas(unset) = %d, want 1", got)
+	}
+	if got := v1alpha1.EffectiveMinReplicas(&set.Spec); got != 4 {
+		t.Errorf("EffectiveMinReplicas(4) = %d, want 4", got)
+	}
+	if got := v1alpha1.EffectiveTargetUtilizationPercentage(&unset.Spec); got != 80 {
+		t.Errorf("EffectiveTargetUtilizationPercentage(unset) = %d, want 80", got)
+	}
+	if got := v1alpha1.EffectiveTargetUtilizationPercentage(&set.Spec); got != 60 {
+		t.Errorf("EffectiveTargetUtilizationPercentage(60) = %d, want 60", got)
+	}
+	if got := v1alpha1.TargetAPIVersion(v1alpha1.CrossVersionObjectReference{Kind: "StatefulSet"}); got != "apps/v1" {
+		t.Errorf("TargetAPIVersion(StatefulSet) = %q, want apps/v1", got)
+	}
+}
