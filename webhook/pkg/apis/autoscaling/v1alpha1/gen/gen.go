@@ -49,10 +49,14 @@ func WithGenerateName(prefix string) Option {
 func WithUID(uid string) Option { return func(m *v1alpha1.MemHpa) { m.UID = types.UID(uid) } }
 
 // WithResourceVersion sets metadata.resourceVersion.
-func WithResourceVersion(rv string) Option { return func(m *v1alpha1.MemHpa) { m.ResourceVersion = rv } }
+func WithResourceVersion(rv string) Option {
+	return func(m *v1alpha1.MemHpa) { m.ResourceVersion = rv }
+}
 
 // WithLabels sets metadata.labels.
-func WithLabels(labels map[string]string) Option { return func(m *v1alpha1.MemHpa) { m.Labels = labels } }
+func WithLabels(labels map[string]string) Option {
+	return func(m *v1alpha1.MemHpa) { m.Labels = labels }
+}
 
 // WithFinalizers sets metadata.finalizers.
 func WithFinalizers(f ...string) Option { return func(m *v1alpha1.MemHpa) { m.Finalizers = f } }
