@@ -1,0 +1,138 @@
+{{/*
+Names and labels of every object come from here and nowhere else.
+*/}}
+
+{{/* The chart name, overridable. */}}
+{{- define "memhpa.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The object name prefix. Truncated to 55 characters so that component suffixes
+("-webhook", "-scaler", "-serving") keep names within the 63 of a DNS label.
+*/}}
+{{- define "memhpa.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 55 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 55 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 55 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "memhpa.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: immutable in a Deployment, so they never carry the version. */}}
+{{- define "memhpa.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "memhpa.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "memhpa.labels" -}}
+helm.sh/chart: {{ include "memhpa.chart" . }}
+{{ include "memhpa.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: memhpa
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Object names of the components. */}}
+{{- define "memhpa.webhookServiceName" -}}
+{{ include "memhpa.fullname" . }}-webhook
+{{- end }}
+{{- define "memhpa.metricsServiceName" -}}
+{{ include "memhpa.fullname" . }}-metrics
+{{- end }}
+{{- define "memhpa.servingCertName" -}}
+{{ include "memhpa.fullname" . }}-serving
+{{- end }}
+{{- define "memhpa.servingSecretName" -}}
+{{ include "memhpa.fullname" . }}-serving-tls
+{{- end }}
+{{- define "memhpa.caName" -}}
+{{ include "memhpa.fullname" . }}-ca
+{{- end }}
+{{- define "memhpa.selfSignedIssuerName" -}}
+{{ include "memhpa.fullname" . }}-selfsigned
+{{- end }}
+{{- define "memhpa.leaseName" -}}
+{{- default (printf "%s-scaler" (include "memhpa.fullname" .)) .Values.scaler.leaderElection.id }}
+{{- end }}
+{{- define "memhpa.leaderElectionRoleName" -}}
+{{ include "memhpa.fullname" . }}-leader-election
+{{- end }}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "memhpa.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "memhpa.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* An image reference: repository@digest, or repository:tag (tag defaults to appVersion). */}}
+{{- define "memhpa.image" -}}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository (default .appVersion .tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook DNS names in the serving certificate. */}}
+{{- define "memhpa.webhookDNSNames" -}}
+{{- $svc := include "memhpa.webhookServiceName" . }}
+- {{ $svc }}
+- {{ $svc }}.{{ .Release.Namespace }}
+- {{ $svc }}.{{ .Release.Namespace }}.svc
+- {{ $svc }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
+{{- end }}
+
+{{/* Where the serving Secret is mounted: a directory, so renewals reach the pod. */}}
+{{- define "memhpa.tlsDir" -}}
+/tls
+{{- end }}
+
+{{/*
+The fields both webhook configurations share. Arguments: ctx (the root
+context), path, caBundle (empty when cert-manager injects it).
+*/}}
+{{- define "memhpa.webhookCommon" -}}
+{{- $ := .ctx -}}
+admissionReviewVersions: ["v1"]
+sideEffects: None
+matchPolicy: Equivalent
+failurePolicy: {{ $.Values.webhook.failurePolicy }}
+timeoutSeconds: {{ $.Values.webhook.timeoutSeconds }}
+{{- with $.Values.webhook.namespaceSelector }}
+namespaceSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+clientConfig:
+  service:
+    name: {{ include "memhpa.webhookServiceName" $ }}
+    namespace: {{ $.Release.Namespace }}
+    path: {{ .path }}
+    port: {{ $.Values.webhook.service.port }}
+  {{- with .caBundle }}
+  caBundle: {{ . }}
+  {{- end }}
+rules:
+  - apiGroups: ["autoscaling.memhpa.io"]
+    apiVersions: ["v1alpha1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["memhpas"]
+    scope: Namespaced
+{{- end }}
