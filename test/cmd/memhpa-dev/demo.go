@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/memhpa/memhpa/test/harness"
+)
+
+// The demo workload: pods limited to 512Mi, scaled by a MemHpa with the
+// default target, 80% of the limit. A "load" of total memory is spread over
+// the running pods, as a real service's memory follows its traffic.
+const (
+	demoNS     = "demo"
+	podLimitMi = 512
+)
+
+type demoRun struct {
+	env   *harness.Env
+	start time.Time
+}
+
+func demo(ctx context.Context) error {
+	p, err := localPaths()
+	if err != nil {
+		return err
+	}
+	if e, err := harness.Attach(p.dir, os.Stderr); err == nil && e.WaitAPIServerReady(ctx, 3*time.Second) == nil {
+		return fmt.Errorf("a local control plane from `make up` is running; run `make down` first")
+	}
+	dir := filepath.Join(p.local, "demo")
+	if stale, err := harness.Attach(dir, os.Stderr); err == nil {
+		// An interrupted demo left its state behind: clean up before starting.
+		_ = stale.Stop(ctx)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	withScaler := useBuiltBinaries(p.root)
+	d := &demoRun{start: time.Now()}
+	d.say("memhpa demo: a real Kubernetes v1.37.2 control plane on this machine (kwok fakes the nodes and the pods' memory).")
+	d.say("The pinned binaries were built by `make tools` (the first time takes tens of minutes; later runs reuse the cache).")
+	env, err := harness.Start(ctx, harness.Options{
+		Dir:        dir,
+		Name:       "memhpa-demo",
+		Kubeconfig: filepath.Join(dir, "kubeconfig"),
+		Nodes:      2,
+		Webhook:    true,
+		Scaler:     withScaler,
+		// Short periods so the demo shows a scale-up and a scale-down in
+		// minutes instead of the production defaults (30 s, 5 min).
+		ScalerArgs: []string{"--sync-period=5s", "--downscale-stabilization=30s"},
+	})
+	if err != nil {
+		return err
+	}
+	d.env = env
+	defer func() {
+		if err := env.Stop(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "teardown:", err)
+		}
+		d.explore(p.kubeconfig)
+	}()
+	return d.run(ctx, withScaler)
+}
+
+func (d *demoRun) run(ctx context.Context, withScaler bool) error {
+	d.say("A Deployment \"web\" with 2 pods, each limited to %dMi of memory, on the kwok nodes", podLimitMi)
+	if _, err := d.apply(ctx, "deployment", demoManifests); err != nil {
+		return err
+	}
+	if _, err := d.kubectl(ctx, "rollout", "status", "-n", demoNS, "deployment/web", "--timeout=120s"); err != nil {
+		return err
+	}
+	if _, err := d.kubectl(ctx, "get", "pods", "-n", demoNS, "-o", "wide"); err != nil {
+		return err
+	}
+
+	d.say("A bad MemHpa: the webhook (and the CRD's own rules) refuse it, naming every bad field")
+	out, err := d.env.ApplyYAML(ctx, badMemHpa)
+	d.show("kubectl apply -f bad-memhpa.yaml", badMemHpa, out)
+	if err == nil {
+		return fmt.Errorf("the bad MemHpa was admitted; the webhook is not doing its job")
+	}
+
+	d.say("A good MemHpa that sets only the target's kind and name and maxReplicas: the webhook fills in the defaults")
+	out, err = d.env.ApplyYAML(ctx, goodMemHpa)
+	d.show("kubectl apply -f memhpa.yaml", goodMemHpa, out)
+	if err != nil {
+		return err
+	}
+	spec, err := d.env.Kubectl(ctx, "get", "mhpa", "web", "-n", demoNS, "-o", "jsonpath={.spec}")
+	if err != nil {
+		return err
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, []byte(spec), "", "  "); err == nil {
+		spec = pretty.String()
+	}
+	d.show("kubectl get mhpa web -n demo -o jsonpath={.spec}", "", spec)
+
+	if !withScaler {
+		d.say("The scaler is not built yet (scaler/cmd/scaler): the live scaling part of the demo is skipped.")
+		return nil
+	}
+	d.say("Load: 972Mi of memory in total, spread over the pods (486Mi each = 95%% of the %dMi limit; the target is 80%%)", podLimitMi)
+	d.say("Expect a scale-up to ceil(2 x 95/80) = 3 pods within a few sync periods (5 s each); 3 pods then use 63%%")
+	if err := d.drive(ctx, 972, 3, 3*time.Minute); err != nil {
+		return err
+	}
+	d.say("Load drops to 300Mi in total (100Mi a pod, 19%%): expect a scale-down to minReplicas, 1 pod, once the 30 s stabilization window has passed")
+	if err := d.drive(ctx, 300, 1, 4*time.Minute); err != nil {
+		return err
+	}
+	d.say("What kubectl describe shows (conditions and events)")
+	_, err = d.kubectl(ctx, "describe", "mhpa", "web", "-n", demoNS)
+	return err
+}
+
+// drive keeps totalMi of memory spread over the running pods (through kwok's
+// usage annotation) and prints what the MemHpa and the Deployment do until the
+// Deployment has want ready replicas and the MemHpa agrees, or timeout.
+func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	seenEvents := map[string]bool{}
+	lastLine := ""
+	for {
+		pods, err := d.runningPods(ctx)
+		if err != nil {
+			return err
+		}
+		if len(pods) > 0 {
+			per := int(math.Ceil(float64(totalMi) / float64(len(pods))))
+			if err := d.env.SetPodsMemory(ctx, demoNS, "app=web", fmt.Sprintf("%dMi", per)); err != nil {
+				return err
+			}
+		}
+		st, err := d.status(ctx)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("pods running %d | memhpa: utilization %s, current %d, desired %d | %s",
+			len(pods), st.targets, st.current, st.desired, st.conditions)
+		if line != lastLine {
+			d.say("%s", line)
+			lastLine = line
+		}
+		for _, ev := range d.newEvents(ctx, seenEvents) {
+			d.say("  event: %s", ev)
+		}
+		if int32(len(pods)) == want && st.desired == want && st.current == want {
+			d.say("Reached %d pods", want)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			d.say("Did not reach %d pods within %s; see `kubectl describe mhpa web -n demo` below and the scaler's log in %s", want, timeout, d.env.LogDir)
+			_, _ = d.kubectl(ctx, "describe", "mhpa", "web", "-n", demoNS)
+			return fmt.Errorf("no scaling to %d pods within %s", want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (d *demoRun) runningPods(ctx context.Context) ([]string, error) {
+	out, err := d.env.Kubectl(ctx, "get", "pods", "-n", demoNS, "-l", "app=web",
+		"--field-selector=status.phase=Running", "-o", "name")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+type mhpaStatus struct {
+	targets          string
+	current, desired int32
+	conditions       string
+}
+
+func (d *demoRun) status(ctx context.Context) (mhpaStatus, error) {
+	out, err := d.env.Kubectl(ctx, "get", "mhpa", "web", "-n", demoNS, "-o", "json")
+	if err != nil {
+		return mhpaStatus{}, err
+	}
+	var m struct {
+		Status struct {
+			Targets         string `json:"targets"`
+			CurrentReplicas int32  `json:"currentReplicas"`
+			DesiredReplicas int32  `json:"desiredReplicas"`
+			Conditions      []struct {
+				Type, Status, Reason string
+			} `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		return mhpaStatus{}, fmt.Errorf("decode MemHpa: %w", err)
+	}
+	var conds []string
+	for _, c := range m.Status.Conditions {
+		conds = append(conds, fmt.Sprintf("%s=%s(%s)", c.Type, c.Status, c.Reason))
+	}
+	t := m.Status.Targets
+	if t == "" {
+		t = "<not measured yet>"
+	}
+	return mhpaStatus{targets: t, current: m.Status.CurrentReplicas, desired: m.Status.DesiredReplicas,
+		conditions: strings.Join(conds, " ")}, nil
+}
+
+func (d *demoRun) newEvents(ctx context.Context, seen map[string]bool) []string {
+	out, err := d.env.Kubectl(ctx, "get", "events", "-n", demoNS, "--field-selector=involvedObject.kind=MemHpa",
+		"-o", `jsonpath={range .items[*]}{.metadata.uid} {.count} {.type} {.reason}: {.message}{"\n"}{end}`)
+	if err != nil {
+		return nil
+	}
+	var fresh []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		id, rest, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		count, text, _ := strings.Cut(rest, " ")
+		key := id + "/" + count
+		if !seen[key] {
+			seen[key] = true
+			fresh = append(fresh, text)
+		}
+	}
+	return fresh
+}
+
+func (d *demoRun) say(format string, args ...any) {
+	fmt.Printf("\n[demo %5.0fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// kubectl runs kubectl, printing the command and its output as a user sees them.
+func (d *demoRun) kubectl(ctx context.Context, args ...string) (string, error) {
+	out, err := d.env.Kubectl(ctx, args...)
+	d.show("kubectl "+strings.Join(args, " "), "", out)
+	return out, err
+}
+
+func (d *demoRun) apply(ctx context.Context, what, manifest string) (string, error) {
+	out, err := d.env.ApplyYAML(ctx, manifest)
+	d.show("kubectl apply -f "+what+".yaml", "", out)
+	return out, err
+}
+
+func (d *demoRun) show(cmd, manifest, out string) {
+	if manifest != "" {
+		fmt.Printf("\n%s", indentLines(strings.TrimSpace(manifest), "    | "))
+	}
+	fmt.Printf("  $ %s\n%s", cmd, indentLines(strings.TrimRight(out, "\n"), "    "))
+}
+
+func indentLines(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		b.WriteString(prefix + l + "\n")
+	}
+	return b.String()
+}
+
+func (d *demoRun) explore(kubeconfig string) {
+	fmt.Printf(`
+[demo %5.0fs] Done: everything the demo started is stopped.
+
+Explore further:
+  make up                                   # the same control plane, left running
+  export KUBECONFIG=%s
+  kubectl apply -f -  <<'EOF'               # your own Deployment and MemHpa
+  ...
+  EOF
+  kubectl annotate pod <pod> kwok.x-k8s.io/usage-memory=400Mi --overwrite   # fake a pod's memory
+  kubectl get mhpa -w                       # watch it scale
+  kubectl describe mhpa <name>              # conditions and events
+  make down                                 # stop everything
+`, time.Since(d.start).Seconds(), kubeconfig)
+}
+
+const demoManifests = `apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations:
+        kwok.x-k8s.io/usage-memory: 100Mi   # what kwok reports as the working set
+    spec:
+      nodeSelector: {type: kwok}
+      containers:
+      - name: app
+        image: fake-app   # kwok runs no container: nothing is pulled
+        resources:
+          requests: {memory: 512Mi, cpu: 50m}
+          limits: {memory: 512Mi}
+`
+
+const badMemHpa = `apiVersion: autoscaling.memhpa.io/v1alpha1
+kind: MemHpa
+metadata: {name: broken, namespace: demo}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1/x, kind: Deploy/ment, name: web}
+  minReplicas: 2
+  maxReplicas: 10
+  behavior:
+    scaleUp:
+      selectPolicy: Sometimes
+`
+
+const goodMemHpa = `apiVersion: autoscaling.memhpa.io/v1alpha1
+kind: MemHpa
+metadata: {name: web, namespace: demo}
+spec:
+  scaleTargetRef: {kind: Deployment, name: web}
+  maxReplicas: 8
+`

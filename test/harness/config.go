@@ -1,0 +1,199 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Ports are the TCP ports of one environment, all on 127.0.0.1.
+type Ports struct {
+	APIServer         int `json:"apiServer"`
+	Etcd              int `json:"etcd"`
+	EtcdPeer          int `json:"etcdPeer"`
+	KwokController    int `json:"kwokController"`
+	ControllerManager int `json:"controllerManager"`
+	Scheduler         int `json:"scheduler"`
+	Prometheus        int `json:"prometheus"`
+}
+
+func pickPorts() (Ports, error) {
+	p, err := freePorts(7)
+	if err != nil {
+		return Ports{}, err
+	}
+	return Ports{
+		APIServer: p[0], Etcd: p[1], EtcdPeer: p[2], KwokController: p[3],
+		ControllerManager: p[4], Scheduler: p[5], Prometheus: p[6],
+	}, nil
+}
+
+// kwokctlConfig is the part of kwok's KwokctlConfiguration
+// (config.kwok.x-k8s.io/v1alpha1) the harness sets; field names are kwok's.
+type kwokctlConfig struct {
+	APIVersion        string            `json:"apiVersion"`
+	Kind              string            `json:"kind"`
+	Options           kwokctlOptions    `json:"options"`
+	ComponentsPatches []componentPatch  `json:"componentsPatches,omitempty"`
+	Metadata          map[string]string `json:"metadata,omitempty"`
+}
+
+type kwokctlOptions struct {
+	Runtime                   string   `json:"runtime"`
+	BindAddress               string   `json:"bindAddress"`
+	SecurePort                bool     `json:"securePort"`
+	KubeAuthorization         bool     `json:"kubeAuthorization"`
+	KubeAdmission             bool     `json:"kubeAdmission"`
+	QuietPull                 bool     `json:"quietPull"`
+	EnableCRDs                []string `json:"enableCRDs"`
+	KubeApiserverPort         int      `json:"kubeApiserverPort"`
+	EtcdPort                  int      `json:"etcdPort"`
+	EtcdPeerPort              int      `json:"etcdPeerPort"`
+	KwokControllerPort        int      `json:"kwokControllerPort"`
+	KubeControllerManagerPort int      `json:"kubeControllerManagerPort"`
+	KubeSchedulerPort         int      `json:"kubeSchedulerPort"`
+	PrometheusPort            int      `json:"prometheusPort"`
+	KubeApiserverBinary       string   `json:"kubeApiserverBinary"`
+	KubeControllerManagerBin  string   `json:"kubeControllerManagerBinary"`
+	KubeSchedulerBinary       string   `json:"kubeSchedulerBinary"`
+	KubectlBinary             string   `json:"kubectlBinary"`
+	KwokControllerBinary      string   `json:"kwokControllerBinary"`
+	EtcdBinary                string   `json:"etcdBinary"`
+	PrometheusBinary          string   `json:"prometheusBinary"`
+	CacheDir                  string   `json:"cacheDir"`
+}
+
+type componentPatch struct {
+	Name      string     `json:"name"`
+	ExtraArgs []extraArg `json:"extraArgs"`
+}
+
+type extraArg struct {
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	Override bool   `json:"override,omitempty"`
+}
+
+// buildKwokctlConfig renders the KwokctlConfiguration of an environment.
+// Every listener is bound to 127.0.0.1 (kwokctl defaults to 0.0.0.0);
+// admission plugins are on so that webhooks are called; Prometheus reads
+// promConfig (ours) instead of the one kwokctl generates.
+func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiServerArgs []string) ([]byte, error) {
+	cfg := kwokctlConfig{
+		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
+		Kind:       "KwokctlConfiguration",
+		Options: kwokctlOptions{
+			Runtime:           "binary",
+			BindAddress:       "127.0.0.1",
+			SecurePort:        true,
+			KubeAuthorization: true,
+			KubeAdmission:     true,
+			QuietPull:         true,
+			// Metric: /metrics/resource per node; ClusterResourceUsage: usage
+			// from the pod annotation; ResourceUsage: per-pod overrides.
+			EnableCRDs:                []string{"Metric", "ClusterResourceUsage", "ResourceUsage"},
+			KubeApiserverPort:         p.APIServer,
+			EtcdPort:                  p.Etcd,
+			EtcdPeerPort:              p.EtcdPeer,
+			KwokControllerPort:        p.KwokController,
+			KubeControllerManagerPort: p.ControllerManager,
+			KubeSchedulerPort:         p.Scheduler,
+			PrometheusPort:            p.Prometheus,
+			KubeApiserverBinary:       b.KubeAPIServer,
+			KubeControllerManagerBin:  b.KubeControllerManager,
+			KubeSchedulerBinary:       b.KubeScheduler,
+			KubectlBinary:             b.Kubectl,
+			KwokControllerBinary:      b.Kwok,
+			EtcdBinary:                b.Etcd,
+			PrometheusBinary:          b.Prometheus,
+			CacheDir:                  cacheDir,
+		},
+		ComponentsPatches: []componentPatch{{
+			Name:      "prometheus",
+			ExtraArgs: []extraArg{{Key: "config.file", Value: promConfig, Override: true}},
+		}},
+	}
+	if len(apiServerArgs) > 0 {
+		patch := componentPatch{Name: "kube-apiserver"}
+		for _, a := range apiServerArgs {
+			k, v, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !ok {
+				return nil, fmt.Errorf("apiserver argument %q: want --key=value", a)
+			}
+			patch.ExtraArgs = append(patch.ExtraArgs, extraArg{Key: k, Value: v})
+		}
+		cfg.ComponentsPatches = append(cfg.ComponentsPatches, patch)
+	}
+	return yaml.Marshal(cfg)
+}
+
+// buildPrometheusConfig scrapes kwok's per-node kubelet-style endpoints, which
+// kwok-controller lists for http_sd, every interval, and rediscovers them as
+// often, so a new node is scraped within seconds rather than a minute.
+func buildPrometheusConfig(p Ports, interval time.Duration) string {
+	iv := interval.String()
+	timeout := interval
+	if timeout > 4*time.Second {
+		timeout = interval - time.Second
+	}
+	return fmt.Sprintf(`# Written by the memhpa test harness (test/harness).
+global:
+  scrape_interval: %[1]s
+  scrape_timeout: %[2]s
+  evaluation_interval: %[1]s
+scrape_configs:
+- job_name: kwok-controller-metrics-discovery
+  http_sd_configs:
+  - url: http://127.0.0.1:%[3]d/discovery/prometheus
+    refresh_interval: %[1]s
+- job_name: kwok-controller
+  static_configs:
+  - targets: ["127.0.0.1:%[3]d"]
+- job_name: prometheus
+  static_configs:
+  - targets: ["127.0.0.1:%[4]d"]
+`, iv, timeout.String(), p.KwokController, p.Prometheus)
+}
+
+// webhookConfigurations renders the Validating and Mutating webhook
+// configurations for a webhook served at https://127.0.0.1:port, the same
+// rules as the chart: memhpas, CREATE and UPDATE, v1 reviews, no side effects.
+func webhookConfigurations(name string, port int, caBundle []byte, failurePolicy string) string {
+	ca := base64Std(caBundle)
+	common := func(path string) string {
+		return fmt.Sprintf(`  clientConfig:
+    url: https://127.0.0.1:%d/%s
+    caBundle: %s
+  rules:
+  - apiGroups: ["autoscaling.memhpa.io"]
+    apiVersions: ["v1alpha1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["memhpas"]
+    scope: Namespaced
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  matchPolicy: Equivalent
+  timeoutSeconds: 5
+  failurePolicy: %s
+`, port, path, ca, failurePolicy)
+	}
+	return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: %[1]s
+  labels: {app.kubernetes.io/managed-by: memhpa-harness}
+webhooks:
+- name: mutate.autoscaling.memhpa.io
+  reinvocationPolicy: Never
+%[2]s---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: %[1]s
+  labels: {app.kubernetes.io/managed-by: memhpa-harness}
+webhooks:
+- name: validate.autoscaling.memhpa.io
+%[3]s`, name, common("mutate"), common("validate"))
+}

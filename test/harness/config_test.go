@@ -1,0 +1,142 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/yaml"
+)
+
+var testPorts = Ports{APIServer: 1001, Etcd: 1002, EtcdPeer: 1003, KwokController: 1004, ControllerManager: 1005, Scheduler: 1006, Prometheus: 1007}
+
+// Every component must listen on loopback only, with the ports we picked, and
+// Prometheus must read our configuration.
+func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
+	raw, err := buildKwokctlConfig(Binaries{Kwok: "/b/kwok", Prometheus: "/usr/bin/prometheus"}, testPorts, "/c", "/d/prometheus.yaml",
+		[]string{"--feature-gates=Foo=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got kwokctlConfig
+	if err := yaml.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	o := got.Options
+	if o.BindAddress != "127.0.0.1" {
+		t.Errorf("bindAddress = %q, want 127.0.0.1", o.BindAddress)
+	}
+	if !o.KubeAdmission || !o.SecurePort || o.Runtime != "binary" {
+		t.Errorf("admission %v, secure port %v, runtime %q: want admission on, secure, binary", o.KubeAdmission, o.SecurePort, o.Runtime)
+	}
+	ports := []int{o.KubeApiserverPort, o.EtcdPort, o.EtcdPeerPort, o.KwokControllerPort, o.KubeControllerManagerPort, o.KubeSchedulerPort, o.PrometheusPort}
+	for i, p := range ports {
+		if p != 1001+i {
+			t.Errorf("port %d = %d, want %d", i, p, 1001+i)
+		}
+	}
+	wantPatches := map[string]extraArg{
+		"prometheus":     {Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
+		"kube-apiserver": {Key: "feature-gates", Value: "Foo=true"},
+	}
+	for _, p := range got.ComponentsPatches {
+		if want, ok := wantPatches[p.Name]; !ok || len(p.ExtraArgs) != 1 || p.ExtraArgs[0] != want {
+			t.Errorf("patch %s = %+v, want %+v", p.Name, p.ExtraArgs, want)
+		}
+		delete(wantPatches, p.Name)
+	}
+	if len(wantPatches) > 0 {
+		t.Errorf("missing component patches %v", wantPatches)
+	}
+	if _, err := buildKwokctlConfig(Binaries{}, testPorts, "", "", []string{"--no-value"}); err == nil {
+		t.Error("an apiserver argument without a value was accepted")
+	}
+}
+
+func TestPrometheusConfigScrapesLoopbackAtInterval(t *testing.T) {
+	tests := []struct {
+		interval    time.Duration
+		wantTimeout string
+	}{
+		{5 * time.Second, "4s"},
+		{2 * time.Second, "2s"},
+		{15 * time.Second, "14s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.interval.String(), func(t *testing.T) {
+			cfg := buildPrometheusConfig(testPorts, tt.interval)
+			var parsed struct {
+				Global struct {
+					ScrapeInterval string `json:"scrape_interval"`
+					ScrapeTimeout  string `json:"scrape_timeout"`
+				} `json:"global"`
+				ScrapeConfigs []struct {
+					HTTPSD []struct {
+						URL             string `json:"url"`
+						RefreshInterval string `json:"refresh_interval"`
+					} `json:"http_sd_configs"`
+					Static []struct {
+						Targets []string `json:"targets"`
+					} `json:"static_configs"`
+				} `json:"scrape_configs"`
+			}
+			if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
+				t.Fatalf("%v\n%s", err, cfg)
+			}
+			if parsed.Global.ScrapeInterval != tt.interval.String() || parsed.Global.ScrapeTimeout != tt.wantTimeout {
+				t.Errorf("interval %s timeout %s, want %s and %s", parsed.Global.ScrapeInterval, parsed.Global.ScrapeTimeout, tt.interval, tt.wantTimeout)
+			}
+			for _, sc := range parsed.ScrapeConfigs {
+				for _, sd := range sc.HTTPSD {
+					if sd.URL != "http://127.0.0.1:1004/discovery/prometheus" || sd.RefreshInterval != tt.interval.String() {
+						t.Errorf("http_sd %+v", sd)
+					}
+				}
+				for _, st := range sc.Static {
+					for _, target := range st.Targets {
+						if !strings.HasPrefix(target, "127.0.0.1:") {
+							t.Errorf("static target %q is not on loopback", target)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWebhookConfigurationsPointAtLoopback(t *testing.T) {
+	docs := strings.Split(webhookConfigurations("x", 4443, []byte("PEM"), "Ignore"), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("want 2 documents, got %d", len(docs))
+	}
+	var m admissionv1.MutatingWebhookConfiguration
+	var v admissionv1.ValidatingWebhookConfiguration
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &v); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		kind, url, policy string
+		ca                []byte
+		rules             []admissionv1.RuleWithOperations
+		versions          []string
+	}{
+		{"mutating", *m.Webhooks[0].ClientConfig.URL, string(*m.Webhooks[0].FailurePolicy), m.Webhooks[0].ClientConfig.CABundle, m.Webhooks[0].Rules, m.Webhooks[0].AdmissionReviewVersions},
+		{"validating", *v.Webhooks[0].ClientConfig.URL, string(*v.Webhooks[0].FailurePolicy), v.Webhooks[0].ClientConfig.CABundle, v.Webhooks[0].Rules, v.Webhooks[0].AdmissionReviewVersions},
+	}
+	wantURL := map[string]string{"mutating": "https://127.0.0.1:4443/mutate", "validating": "https://127.0.0.1:4443/validate"}
+	for _, c := range checks {
+		if c.url != wantURL[c.kind] || c.policy != "Ignore" || string(c.ca) != "PEM" {
+			t.Errorf("%s: url %s policy %s ca %q", c.kind, c.url, c.policy, c.ca)
+		}
+		if len(c.rules) != 1 || strings.Join(c.rules[0].Resources, ",") != "memhpas" || len(c.rules[0].Operations) != 2 {
+			t.Errorf("%s: rules %+v", c.kind, c.rules)
+		}
+		if strings.Join(c.versions, ",") != "v1" {
+			t.Errorf("%s: admissionReviewVersions %v", c.kind, c.versions)
+		}
+	}
+}

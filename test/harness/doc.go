@@ -1,0 +1,73 @@
+// Package harness runs a real, local Kubernetes control plane for memhpa's
+// end-to-end tests and for `make up` / `make demo`: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler (Kubernetes v1.37.2, built by
+// hack/tools.sh), kwok's controller with fake nodes whose pods "run" without
+// containers, and Prometheus scraping the memory figures kwok serves. Around it
+// the harness starts memhpa's own processes, the admission webhook and the
+// scaler, as plain processes on 127.0.0.1.
+//
+// # Quick start (tests)
+//
+//	env, err := harness.Start(ctx, harness.Options{Dir: t.TempDir(), Webhook: true})
+//	if err != nil { t.Fatal(err) }
+//	defer env.Stop(context.Background())
+//	out, err := env.Kubectl(ctx, "get", "mhpa", "-A")
+//	out, err = env.ApplyYAML(ctx, manifest)          // kubectl apply -f -; out is kubectl's own output
+//	vec, err := env.PromQuery(ctx, `sum by (pod) (container_memory_working_set_bytes{container!=""})`)
+//	err = env.StartScaler(ctx, "--sync-period=5s")   // the scaler, with extra flags
+//	err = env.StopComponent(ctx, harness.Prometheus)  // faults: also APIServer, Webhook, Scaler, ...
+//	err = env.StartComponent(ctx, harness.Prometheus) // same flags, same ports, same log file
+//
+// A test package shares one Env from TestMain (see test/e2e/main_test.go):
+// starting one takes a few seconds of wall time plus the first Prometheus
+// discovery, and the machine has two cores.
+//
+// # What Start does
+//
+//  1. Finds the pinned binaries in $MEMHPA_BIN (default
+//     ${XDG_CACHE_HOME:-$HOME/.cache}/memhpa/bin) and Prometheus
+//     ($MEMHPA_PROMETHEUS, else /usr/bin/prometheus or $PATH). A missing one is
+//     an error that names `make tools`: nothing is ever skipped.
+//  2. Picks free ports on 127.0.0.1 and writes a KwokctlConfiguration that binds
+//     every component to 127.0.0.1 (kwokctl's default is 0.0.0.0), turns the
+//     apiserver's admission plugins on (webhooks need them), enables kwok's
+//     Metric and ClusterResourceUsage CRDs and points Prometheus at our own
+//     configuration (scrape and discovery every Options.ScrapeInterval, 5 s by
+//     default, instead of kwokctl's fixed 15 s and one minute).
+//  3. Runs `kwokctl create cluster --runtime binary` with KWOK_WORKDIR inside
+//     Options.Dir, so nothing touches ~/.kwok or ~/.kube/config.
+//  4. Applies kwok's metrics manifests (from the kwok module at the pinned
+//     version: kustomize/metrics/resource and kustomize/metrics/usage), adds
+//     Options.Nodes fake nodes with loopback IPs, installs the MemHpa CRD from
+//     charts/memhpa/crds and waits until nodes are Ready and Prometheus has
+//     discovered the node metrics endpoints.
+//  5. With Options.Webhook, builds (hack/build.sh) or uses the webhook binary,
+//     issues a development certificate for 127.0.0.1 (webhook/pkg/devcerts),
+//     starts it on a free port and registers Validating and Mutating
+//     webhook configurations with url https://127.0.0.1:<port>/validate and
+//     /mutate and the CA bundle.
+//
+// Every log is in Env.LogDir: kube-apiserver.log, etcd.log, prometheus.log,
+// kwok-controller.log, ..., kwokctl.log, webhook.log, scaler.log.
+//
+// # Memory usage of fake pods
+//
+// kwok serves, per node, a kubelet-style /metrics/resource whose
+// container_memory_working_set_bytes{namespace,pod,container} is the pod's
+// annotation kwok.x-k8s.io/usage-memory (a quantity such as 300Mi; 1Mi when the
+// annotation is absent). Env.SetPodMemory changes it; Prometheus sees the new
+// value within one scrape interval.
+//
+// # Teardown
+//
+// Env.Stop stops the scaler and the webhook (their whole process groups), runs
+// `kwokctl delete cluster`, then looks for any process whose command line still
+// mentions Options.Dir, kills it and reports it as an error: after Stop nothing
+// of the harness is alive. Start installs nothing that outlives the caller
+// unless Options.Detach is set (make up), in which case Attach(dir) finds the
+// environment again from Dir/state.json and Stop tears it down (make down).
+//
+// Binaries of memhpa itself: $MEMHPA_WEBHOOK_BIN and $MEMHPA_SCALER_BIN when
+// set (the Makefile's up/demo targets pass bin/webhook and bin/scaler);
+// otherwise the harness builds them once per process with hack/build.sh.
+package harness
