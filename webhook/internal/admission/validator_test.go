@@ -1,0 +1,270 @@
+package admission
+
+import (
+	"errors"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+)
+
+var refPath = field.NewPath("spec", "scaleTargetRef")
+
+// limited is the template of a Deployment whose container has a memory limit.
+var limited = gen.PodTemplate(gen.Container("app", "512Mi"))
+
+func TestValidator(t *testing.T) {
+	other := gen.MemHpa("other", gen.WithRef("apps/v1", "Deployment", "web"))
+	// The apiserver sends an update with the stored resourceVersion.
+	rv := gen.WithResourceVersion("7")
+	tests := []struct {
+		name   string
+		body   []byte
+		lookup *FakeLookup
+		// wantCauses are the field errors of an Invalid refusal, nil when admitted.
+		wantCauses field.ErrorList
+		// wantWarnings are substrings, one per warning expected.
+		wantWarnings []string
+		// wantReads are the Lookup methods called, nil for none.
+		wantReads []string
+	}{
+		{name: "valid create", body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup:    &FakeLookup{Templates: workload("web", limited)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "three bad fields give three causes and no reads",
+			body:   reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(150), gen.WithRef("apps/v1", "Deployment", "")), nil),
+			lookup: &FakeLookup{},
+			wantCauses: field.ErrorList{
+				field.Required(refPath.Child("name"), ""),
+				field.Invalid(field.NewPath("spec", "minReplicas"), int32(0), "must be greater than or equal to 1"),
+				field.Invalid(field.NewPath("spec", "targetUtilizationPercentage"), int32(150), "must be between 1 and 100, inclusive")}},
+		{name: "field errors and an owner conflict are reported together",
+			body:   reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMax(0)), nil),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{
+				field.Invalid(field.NewPath("spec", "maxReplicas"), int32(0), "must be greater than or equal to 1"),
+				field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "undefaulted object is judged as defaulted",
+			body:      reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("", "Deployment", "web"), gen.WithMax(1)), nil),
+			lookup:    &FakeLookup{Templates: workload("web", limited)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "second MemHpa on the same workload",
+			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup:     &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
+			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "same workload written without apiVersion and in another version",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("", "Deployment", "web")), nil),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("other", gen.WithRef("apps/v1beta2", "Deployment", "web"))},
+				Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
+			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "same name in another group, kind or namespace is no conflict",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{
+				*gen.MemHpa("a", gen.WithRef("argoproj.io/v1alpha1", "Deployment", "web")),
+				*gen.MemHpa("b", gen.WithRef("apps/v1", "StatefulSet", "web")),
+				*gen.MemHpa("c", gen.WithNamespace("prod")),
+				*gen.MemHpa("d", gen.WithRef("apps/v1", "Deployment", "web"), gen.Deleting()),
+			}, Templates: workload("web", limited)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "update ignores the object itself",
+			body:      reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithMax(20)), gen.MemHpa("web", rv)),
+			lookup:    &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("web")}, Templates: workload("web", limited)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "update that moves onto an owned workload",
+			body: reviewJSON(t, admissionv1.Update, gen.MemHpa("api", rv, gen.WithRef("apps/v1", "Deployment", "web")), gen.MemHpa("api", rv)),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("api"), *other},
+				Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
+			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "update that leaves an invalid spec as it was is admitted without reads",
+			body:   reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithTarget(150), gen.WithLabels(map[string]string{"a": "b"})), gen.MemHpa("web", rv, gen.WithTarget(150))),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}}},
+		{name: "HorizontalPodAutoscaler on the same workload",
+			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup:     &FakeLookup{HPAItems: []autoscalingv2.HorizontalPodAutoscaler{*gen.HPA("web-hpa", "apps/v1", "Deployment", "web")}, Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which HorizontalPodAutoscaler "web-hpa" already scales (two autoscalers would fight over its replicas)`)},
+			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "HorizontalPodAutoscaler on another workload",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{HPAItems: []autoscalingv2.HorizontalPodAutoscaler{
+				*gen.HPA("a", "apps/v1", "Deployment", "api"), *gen.HPA("b", "apps/v1", "StatefulSet", "web")}, Templates: workload("web", limited)},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "missing workload is a warning",
+			body:         reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup:       &FakeLookup{},
+			wantWarnings: []string{`Deployment.apps "web" was not found in namespace "default": MemHpa "web" does nothing until it exists`},
+			wantReads:    []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "containers without a memory limit are a warning",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{Templates: workload("web", gen.PodTemplate(
+				gen.Container("app", "1Gi"), gen.Container("proxy", ""), gen.Container("log", "0")))},
+			wantWarnings: []string{`containers "proxy", "log" of Deployment.apps "web" have no memory limit`},
+			wantReads:    []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
+		{name: "a sidecar without a memory limit is a warning",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{Templates: workload("web", func() *corev1.PodTemplateSpec {
+				tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
+				tpl.Spec.InitContainers = []corev1.Container{gen.Container("init", ""), gen.Sidecar("mesh", "")}
+				return tpl
+			}())},
+			wantWarnings: []string{`container "mesh" of Deployment.apps "web" has no memory limit`},
+			wantReads:    []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
+		{name: "a LimitRange default limit covers containers without one",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{Templates: workload("web", gen.PodTemplate(gen.Container("app", ""))),
+				LimitRangeItems: []corev1.LimitRange{*gen.MemoryLimitRange("mem", "256Mi")}},
+			wantReads: []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
+		{name: "custom workload kinds are not read",
+			body:      reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("argoproj.io/v1alpha1", "Rollout", "web")), nil),
+			lookup:    &FakeLookup{},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "failed reads admit with warnings",
+			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Errs: map[string]error{
+				"MemHpas": errors.New("connection refused"), "HorizontalPodAutoscalers": errors.New("forbidden"), "PodTemplate": errors.New("EOF")}},
+			wantWarnings: []string{
+				`could not check that no other MemHpa scales Deployment.apps "web" (connection refused): admitted without this check`,
+				`could not check that no HorizontalPodAutoscaler scales Deployment.apps "web" (forbidden): admitted without this check`,
+				`could not read Deployment.apps "web" (EOF): its memory limits were not checked`},
+			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "dry run is checked like the real thing",
+			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil, dryRun()),
+			lookup:     &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
+			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
+			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
+		{name: "delete is never blocked", body: reviewJSON(t, admissionv1.Delete, nil, gen.MemHpa("web", gen.WithMin(0))),
+			lookup: &FakeLookup{}},
+		{name: "status update is never blocked, its problems are warnings",
+			body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithMin(0), gen.WithStatus(v1alpha1.MemHpaStatus{CurrentReplicas: -1})),
+				gen.MemHpa("web", rv, gen.WithMin(0)), subresource("status")),
+			lookup:       &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}},
+			wantWarnings: []string{"status.currentReplicas: Invalid value: -1: must be greater than or equal to 0"}},
+		{name: "other subresources pass", body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web", gen.WithMin(0)), gen.MemHpa("web"), subresource("scale")),
+			lookup: &FakeLookup{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := review(t, NewValidator(tt.lookup, time.Second), tt.body)
+			rev, _ := DecodeReview(tt.body)
+			assertCauses(t, resp, rev.Request.Name, tt.wantCauses)
+			assertWarnings(t, resp.Warnings, tt.wantWarnings)
+			reads := tt.lookup.Calls()
+			slices.Sort(reads)
+			if !reflect.DeepEqual(reads, tt.wantReads) {
+				t.Errorf("reads = %q, want %q", reads, tt.wantReads)
+			}
+		})
+	}
+}
+
+// assertCauses checks that resp admits (want nil) or refuses with the Invalid
+// status that makes kubectl print `The MemHpa "name" is invalid:` and then one
+// line per cause.
+func assertCauses(t *testing.T, resp *admissionv1.AdmissionResponse, name string, want field.ErrorList) {
+	t.Helper()
+	if want == nil {
+		if !resp.Allowed {
+			t.Fatalf("refused, want admitted: %+v", resp.Result)
+		}
+		return
+	}
+	if resp.Allowed || resp.Result == nil {
+		t.Fatalf("admitted, want refused with %v", want)
+	}
+	st := resp.Result
+	if st.Status != metav1.StatusFailure || st.Code != http.StatusUnprocessableEntity || st.Reason != metav1.StatusReasonInvalid {
+		t.Errorf("status = %s %d %s, want Failure 422 Invalid", st.Status, st.Code, st.Reason)
+	}
+	if d := st.Details; d == nil || d.Kind != "MemHpa" || d.Group != v1alpha1.GroupName || d.Name != name {
+		t.Fatalf("details = %+v, want kind MemHpa, group %s, name %s", st.Details, v1alpha1.GroupName, name)
+	}
+	if !strings.HasPrefix(st.Message, `MemHpa.autoscaling.memhpa.io "`+name+`" is invalid: `) {
+		t.Errorf("message = %q", st.Message)
+	}
+	var wantCauses []metav1.StatusCause
+	for _, e := range want {
+		wantCauses = append(wantCauses, metav1.StatusCause{Type: metav1.CauseType(e.Type), Message: e.ErrorBody(), Field: e.Field})
+	}
+	if !reflect.DeepEqual(st.Details.Causes, wantCauses) {
+		t.Errorf("causes\n got %+v\nwant %+v", st.Details.Causes, wantCauses)
+	}
+}
+
+func assertWarnings(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("warnings = %q, want %d like %q", got, len(want), want)
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("warning %d = %q, want it to contain %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestValidatorTimeout(t *testing.T) {
+	tests := []struct {
+		name   string
+		lookup *FakeLookup
+	}{
+		{name: "lookup that ignores its context", lookup: &FakeLookup{Hang: make(chan struct{})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer close(tt.lookup.Hang)
+			const timeout = 100 * time.Millisecond
+			start := time.Now()
+			resp := review(t, NewValidator(tt.lookup, timeout), reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil))
+			elapsed := time.Since(start)
+			if elapsed > timeout+time.Second {
+				t.Errorf("review took %v with a %v timeout", elapsed, timeout)
+			}
+			if !resp.Allowed {
+				t.Fatalf("refused after a timeout: %+v", resp.Result)
+			}
+			if len(resp.Warnings) != 3 || !strings.Contains(resp.Warnings[0], "did not finish in time") {
+				t.Errorf("warnings = %q, want three about reads that did not finish", resp.Warnings)
+			}
+		})
+	}
+}
+
+func TestValidatorWithoutLookup(t *testing.T) {
+	resp := review(t, NewValidator(nil, 0), reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil))
+	if !resp.Allowed || len(resp.Warnings) != 0 {
+		t.Fatalf("response = %+v, want admitted without warnings", resp)
+	}
+}
+
+func TestValidatorRefusesUnreadableObjects(t *testing.T) {
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{name: "object of the wrong shape", body: reviewJSON(t, admissionv1.Create, `{"spec":{"maxReplicas":"ten"}}`, nil)},
+		{name: "create without an object", body: reviewJSON(t, admissionv1.Create, nil, nil)},
+		{name: "update without the old object", body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web"), nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := review(t, NewValidator(&FakeLookup{}, time.Second), tt.body)
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusBadRequest {
+				t.Fatalf("response = %+v, want a 400 refusal", resp)
+			}
+		})
+	}
+}
