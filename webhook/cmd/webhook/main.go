@@ -1,0 +1,37 @@
+// Command webhook is memhpa's validating and defaulting admission webhook for
+// MemHpa objects. Flags are listed in docs/architecture.md and by --help.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/memhpa/memhpa/webhook/internal/server"
+)
+
+func main() {
+	opts := server.NewOptions()
+	fs := pflag.NewFlagSet("webhook", pflag.ExitOnError)
+	opts.AddFlags(fs)
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: a bad flag exits with status 2
+	cfg, err := opts.Complete()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webhook:", err)
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx = klog.NewContext(ctx, klog.Background().WithName("webhook"))
+	if err := server.Run(ctx, cfg); err != nil {
+		klog.FromContext(ctx).Error(err, "Webhook stopped")
+		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+	}
+	klog.Flush()
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+// Values of the result label.
+const (
+	resultAllowed = "allowed"
+	resultDenied  = "denied"
+	// resultError is an HTTP-level failure: the request never reached a
+	// Reviewer or it panicked; reason then says which (a metav1.StatusReason).
+	resultError = "error"
+)
+
+// metrics are the webhook's own series, in a registry of their own so that
+// two servers (in tests) never share counters.
+type metrics struct {
+	registry   *prometheus.Registry
+	admissions *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "memhpa",
+			Subsystem: "webhook",
+			Name:      "admission_requests_total",
+			Help:      "Admission requests answered, by webhook (mutate, validate), operation, result (allowed, denied, error) and reason (the status reason of a denial or of an HTTP error).",
+		}, []string{"webhook", "operation", "result", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "memhpa",
+			Subsystem: "webhook",
+			Name:      "admission_duration_seconds",
+			Help:      "Time from reading an admission request to writing its answer, by webhook and result.",
+			// The apiserver's budget is timeoutSeconds (a few seconds); a
+			// healthy answer takes well under 100 ms.
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"webhook", "result"}),
+	}
+	m.registry.MustRegister(
+		m.admissions,
+		m.latency,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) observe(webhook, operation, result, reason string, took time.Duration) {
+	m.admissions.WithLabelValues(webhook, operation, result, reason).Inc()
+	m.latency.WithLabelValues(webhook, result).Observe(took.Seconds())
+}
+
+// operationLabel bounds the operation label to the four operations the
+// apiserver sends: anyone who can reach the port could otherwise mint series.
+func operationLabel(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return string(op)
+	case "":
+		return ""
+	default:
+		return "other"
+	}
+}

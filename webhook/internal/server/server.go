@@ -1,0 +1,322 @@
+// Package server is the webhook's thin shell around package admission: a chi
+// router with POST /mutate and POST /validate over TLS, the serving
+// certificate read and re-read from disk by cert-manager's
+// FileCertificateSource, a plain-HTTP probe port (/healthz, /livez, /readyz,
+// /metrics), hard limits on what a request may cost, and graceful shutdown.
+//
+// Everything that decides an admission lives in package admission; this
+// package only moves bytes, counts and logs.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	cmtls "github.com/cert-manager/cert-manager/pkg/server/tls"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/memhpa/memhpa/webhook/internal/admission"
+	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
+)
+
+// Config is everything the webhook needs to run; Options fills it from flags.
+type Config struct {
+	BindAddress string
+	SecurePort  int
+	HealthPort  int
+
+	CertFile string
+	KeyFile  string
+	// CertReloadInterval is how often the certificate files are re-read
+	// (FileCertificateSource.UpdateInterval; cert-manager's default is 10s).
+	CertReloadInterval time.Duration
+	// CertMaxFailures is how many failed re-reads end the process
+	// (FileCertificateSource.MaxFailures; cert-manager's default is 12).
+	// cert-manager never resets the count, so it is a budget for the life of
+	// the process, not a run of consecutive failures.
+	CertMaxFailures int
+
+	// Kubeconfig is the path of a kubeconfig for the cross-object reads;
+	// empty means the in-cluster configuration.
+	Kubeconfig string
+	// LookupTimeout bounds the cross-object reads of one validation.
+	LookupTimeout time.Duration
+
+	// ReviewTimeout caps the time one admission may take, whatever the
+	// apiserver's ?timeout= says.
+	ReviewTimeout time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of the flags in docs/architecture.md.
+func DefaultConfig() Config {
+	return Config{
+		BindAddress:        "0.0.0.0",
+		SecurePort:         9443,
+		HealthPort:         8081,
+		CertReloadInterval: 10 * time.Second,
+		CertMaxFailures:    12,
+		LookupTimeout:      2 * time.Second,
+		// The apiserver allows a webhook at most 30s (timeoutSeconds).
+		ReviewTimeout:   30 * time.Second,
+		ShutdownTimeout: 25 * time.Second,
+	}
+}
+
+// HTTP limits of the secure port. The apiserver sends small requests and keeps
+// connections alive between calls.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	idleTimeout       = 90 * time.Second
+	maxHeaderBytes    = 64 << 10
+	// writeSlack is added to ReviewTimeout for the write timeout, so a review
+	// that uses its whole budget can still be answered.
+	writeSlack = 5 * time.Second
+)
+
+// Run builds the Kubernetes clients, the admission reviewers and the server,
+// listens on the configured ports and serves until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	logger := klog.FromContext(ctx)
+	restCfg, source, err := clientConfig(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("build Kubernetes client: %w", err)
+	}
+	memhpa, err := versioned.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("build MemHpa client: %w", err)
+	}
+	logger.Info("Reading the cluster for cross-object checks", "config", source, "host", restCfg.Host)
+
+	s := New(cfg, admission.NewDefaulter(),
+		admission.NewValidator(admission.NewClientLookup(kube, memhpa), cfg.LookupTimeout))
+
+	secure, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.SecurePort)))
+	if err != nil {
+		return fmt.Errorf("listen on the secure port: %w", err)
+	}
+	health, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HealthPort)))
+	if err != nil {
+		_ = secure.Close()
+		return fmt.Errorf("listen on the health port: %w", err)
+	}
+	return s.Serve(ctx, secure, health)
+}
+
+// clientConfig loads the kubeconfig at path, or the in-cluster configuration
+// when path is empty. It says which it used, and fails with a message a user
+// can act on when there is none.
+func clientConfig(path string) (*rest.Config, string, error) {
+	if path != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, "", fmt.Errorf("load --kubeconfig %q: %w", path, err)
+		}
+		return cfg, "kubeconfig", nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("no Kubernetes client configuration for the cross-object checks: --kubeconfig is empty and the in-cluster configuration is unavailable (%w); pass --kubeconfig when running outside a cluster", err)
+	}
+	return cfg, "in-cluster", nil
+}
+
+// Server serves the webhook. Make one with New.
+type Server struct {
+	cfg     Config
+	certs   *cmtls.FileCertificateSource
+	metrics *metrics
+	// shuttingDown turns /readyz red as soon as shutdown begins.
+	shuttingDown atomic.Bool
+	secure       *http.Server
+	health       *http.Server
+}
+
+// New returns a server answering /mutate with mutator and /validate with
+// validator. It does nothing until Serve.
+func New(cfg Config, mutator, validator admission.Reviewer) *Server {
+	s := &Server{
+		cfg: cfg,
+		certs: &cmtls.FileCertificateSource{
+			CertPath:       cfg.CertFile,
+			KeyPath:        cfg.KeyFile,
+			UpdateInterval: cfg.CertReloadInterval,
+			MaxFailures:    cfg.CertMaxFailures,
+		},
+		metrics: newMetrics(),
+	}
+
+	router := chi.NewRouter()
+	router.Use(recoverPanics)
+	router.Method(http.MethodPost, "/mutate", &reviewHandler{name: "mutate", reviewer: mutator, metrics: s.metrics, maxTimeout: cfg.ReviewTimeout})
+	router.Method(http.MethodPost, "/validate", &reviewHandler{name: "validate", reviewer: validator, metrics: s.metrics, maxTimeout: cfg.ReviewTimeout})
+
+	s.secure = &http.Server{
+		Handler: router,
+		TLSConfig: &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.GetCertificate,
+			// HTTP/2 off: the apiserver speaks HTTP/1.1 to webhooks, and
+			// HTTP/2 brought the rapid-reset and CONTINUATION-flood CVEs
+			// (CVE-2023-44487, CVE-2023-45288) to servers that offered it.
+			NextProtos: []string{"http/1.1"},
+		},
+		// A non-nil empty map keeps net/http from configuring HTTP/2.
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      cfg.ReviewTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	s.health = &http.Server{
+		Handler:           s.healthRouter(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	return s
+}
+
+// Serve serves the webhook on secure (TLS) and the probes and metrics on
+// health (plain HTTP) until ctx is done, then drains in-flight requests for
+// at most ShutdownTimeout. It also ends, with an error, when the certificate
+// source gives up or a listener fails. It closes both listeners.
+func (s *Server) Serve(ctx context.Context, secure, health net.Listener) error {
+	logger := klog.FromContext(ctx)
+	// Requests keep the logger of ctx but not its cancellation: a SIGTERM must
+	// let in-flight reviews finish, not cut them off.
+	base := context.WithoutCancel(ctx)
+	for _, srv := range []*http.Server{s.secure, s.health} {
+		srv.BaseContext = func(net.Listener) context.Context { return base }
+		srv.ErrorLog = log.New(errorLogWriter{logger: logger}, "", 0)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		// FileCertificateSource logs through the logr logger of its context.
+		if err := s.certs.Start(gctx); err != nil {
+			return fmt.Errorf("serving certificate: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		logger.Info("Serving admission webhooks", "address", secure.Addr().String(),
+			"certFile", s.cfg.CertFile, "keyFile", s.cfg.KeyFile, "reloadInterval", s.cfg.CertReloadInterval)
+		return serveErr(s.secure.ServeTLS(secure, "", ""))
+	})
+	g.Go(func() error {
+		logger.Info("Serving probes and metrics", "address", health.Addr().String())
+		return serveErr(s.health.Serve(health))
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return s.shutdown(ctx)
+	})
+	return g.Wait()
+}
+
+// shutdown drains the secure server, then stops the health server, so probes
+// keep answering (readyz red) while requests drain.
+func (s *Server) shutdown(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	s.shuttingDown.Store(true)
+	logger.Info("Shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := s.secure.Shutdown(drainCtx); err != nil {
+		errs = append(errs, fmt.Errorf("drain webhook requests: %w", err))
+		_ = s.secure.Close()
+	}
+	if err := s.health.Shutdown(drainCtx); err != nil {
+		errs = append(errs, fmt.Errorf("stop health server: %w", err))
+		_ = s.health.Close()
+	}
+	if len(errs) == 0 {
+		logger.Info("Shut down cleanly")
+	}
+	return errors.Join(errs...)
+}
+
+func serveErr(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// healthRouter serves the probe port. /healthz is red until a certificate is
+// loaded (a webhook without one fails every TLS handshake); /readyz is also
+// red once shutdown begins; /livez is green while the process serves.
+func (s *Server) healthRouter() http.Handler {
+	router := chi.NewRouter()
+	router.Use(recoverPanics)
+	router.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeCheck(w, s.certificateLoaded(), "no serving certificate loaded")
+	})
+	router.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case s.shuttingDown.Load():
+			writeCheck(w, false, "shutting down")
+		default:
+			writeCheck(w, s.certificateLoaded(), "no serving certificate loaded")
+		}
+	})
+	router.Get("/livez", func(w http.ResponseWriter, _ *http.Request) {
+		writeCheck(w, true, "")
+	})
+	router.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return router
+}
+
+// certificateLoaded asks GetCertificate rather than Healthy: Healthy reads the
+// cached certificate without the source's lock, a data race with a reload.
+func (s *Server) certificateLoaded() bool {
+	cert, err := s.certs.GetCertificate(nil)
+	return err == nil && cert != nil
+}
+
+func writeCheck(w http.ResponseWriter, ok bool, why string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintln(w, why)
+		return
+	}
+	_, _ = fmt.Fprintln(w, "ok")
+}
+
+// errorLogWriter sends net/http's own error log (TLS handshake failures,
+// mostly from scanners or clients that do not trust the CA) to klog at V(2),
+// not to stderr at every verbosity.
+type errorLogWriter struct{ logger klog.Logger }
+
+func (e errorLogWriter) Write(p []byte) (int, error) {
+	e.logger.V(2).Info("HTTP server error", "err", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
