@@ -72,3 +72,7 @@ demo: tools build ## Build everything, start a local control plane and show memh
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5m)
 	hack/fuzz.sh
+
+.PHONY: bench
+bench: tools build ## Measure memhpa against same-run baselines and write docs/performance.md (not part of make test)
+	cd test && go run ./cmd/memhpa-bench
