@@ -18,7 +18,8 @@ import (
 )
 
 // others is what the cross-object checks read about the objects around one
-// MemHpa. Each part is there, or its read error is.
+// MemHpa. Each part is there, or its read error is (a part never read is
+// empty, with no error).
 type others struct {
 	memHpas         []v1alpha1.MemHpa
 	memHpasErr      error
@@ -45,22 +46,25 @@ func (o *others) readErrors() []error {
 	return errs
 }
 
-// gather reads, in parallel and each bounded by ctx, what the checks need.
-func gather(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa) *others {
+// gather reads, in parallel and each bounded by ctx, what the checks need:
+// the other autoscalers when owners is set, and the target.
+func gather(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, owners bool) *others {
 	ns, ref := obj.Namespace, obj.Spec.ScaleTargetRef
 	gk := TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind)
 	o := &others{}
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		o.memHpas, o.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
-			return lookup.MemHpas(ctx, ns, ref.Name)
+	if owners {
+		wg.Go(func() {
+			o.memHpas, o.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
+				return lookup.MemHpas(ctx, ns, ref.Name)
+			})
 		})
-	})
-	wg.Go(func() {
-		o.hpas, o.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
-			return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
+		wg.Go(func() {
+			o.hpas, o.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+				return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
+			})
 		})
-	})
+	}
 	wg.Go(func() {
 		o.template, o.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
 			return lookup.PodTemplate(ctx, ns, gk, ref.Name)
@@ -159,6 +163,17 @@ func judge(obj *v1alpha1.MemHpa, o *others) (field.ErrorList, []string) {
 		warnings = append(warnings, fmt.Sprintf("could not read %s (%v): its memory limits were not checked", target, o.templateErr))
 	}
 	return errs, warnings
+}
+
+// target is a scale target as the owner checks compare it.
+type target struct {
+	gk   schema.GroupKind
+	name string
+}
+
+func targetOf(obj *v1alpha1.MemHpa) target {
+	ref := obj.Spec.ScaleTargetRef
+	return target{gk: TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind), name: ref.Name}
 }
 
 // TargetGroupKind is the group and kind of a scale target reference; an

@@ -54,7 +54,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 	}
 
 	var errs field.ErrorList
-	crossChecks := true
+	crossChecks, ownerChecks := true, true
 	if req.Operation == admissionv1.Update {
 		old, err := decodeMemHpa(req.OldObject.Raw, req)
 		if err != nil {
@@ -64,6 +64,10 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		// An unchanged spec was judged when it was written; checking it
 		// against other objects again could block removing a finalizer.
 		crossChecks = validation.SpecChanged(obj, old)
+		// Another autoscaler on the same target is refused when the target is
+		// chosen: a conflict that already exists (made while the webhook was
+		// down) must not block changing maxReplicas or the like.
+		ownerChecks = targetOf(obj) != targetOf(old)
 	} else {
 		errs = validation.Validate(obj)
 	}
@@ -74,7 +78,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 
 	var warnings []string
 	if crossChecks && v.lookup != nil {
-		crossErrs, crossWarnings := v.checkOthers(ctx, obj)
+		crossErrs, crossWarnings := v.checkOthers(ctx, obj, ownerChecks)
 		errs = append(errs, crossErrs...)
 		warnings = crossWarnings
 	}
@@ -106,10 +110,10 @@ func (v *validator) reviewSubresource(req *admissionv1.AdmissionRequest, obj *v1
 }
 
 // checkOthers runs the cross-object checks within the validator's timeout.
-func (v *validator) checkOthers(ctx context.Context, obj *v1alpha1.MemHpa) (field.ErrorList, []string) {
+func (v *validator) checkOthers(ctx context.Context, obj *v1alpha1.MemHpa, owners bool) (field.ErrorList, []string) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	in := gather(ctx, v.lookup, obj)
+	in := gather(ctx, v.lookup, obj, owners)
 	errs, warnings := judge(obj, in)
 	for _, e := range in.readErrors() {
 		klog.FromContext(ctx).Info("Cross-object check could not read; admitted with a warning",
