@@ -1,0 +1,232 @@
+// Package controller is the scaler's thin shell around calc: informers for
+// MemHpas and pods, a rate-limited work queue fed every sync period and at
+// once when a MemHpa is created or its spec changes, one batched Prometheus
+// query per cycle, the /scale subresource of any target through a RESTMapper,
+// and the status, conditions, events and metrics that tell users what
+// happened. The decision itself is calc's; this package gathers its input and
+// writes its outcome.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
+	informers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions/autoscaling/v1alpha1"
+	listers "github.com/memhpa/memhpa/webhook/pkg/generated/listers/autoscaling/v1alpha1"
+)
+
+// FieldManager names the scaler's writes.
+const FieldManager = "memhpa-scaler"
+
+// Config holds the controller's settings.
+type Config struct {
+	// SyncPeriod is how often every MemHpa is evaluated.
+	SyncPeriod time.Duration
+	// Calc holds the decision's settings (tolerance, stabilisation window).
+	Calc calc.Config
+}
+
+// Controller reconciles MemHpas.
+type Controller struct {
+	client   versioned.Interface
+	memhpas  listers.MemHpaLister
+	pods     corelisters.PodLister
+	scales   scale.ScalesGetter
+	mapper   meta.RESTMapper
+	recorder record.EventRecorder
+	clock    clock.Clock
+	config   Config
+	metrics  *Metrics
+	sampler  *sampler
+	queue    workqueue.TypedRateLimitingInterface[string]
+	synced   []cache.InformerSynced
+
+	mu      sync.Mutex
+	history map[string]calc.History
+}
+
+// Deps are the controller's collaborators.
+type Deps struct {
+	Client   versioned.Interface
+	MemHpas  informers.MemHpaInformer
+	Pods     coreinformers.PodInformer
+	Scales   scale.ScalesGetter
+	Mapper   meta.RESTMapper
+	Source   metrics.Source
+	Recorder record.EventRecorder
+	Clock    clock.Clock
+	Metrics  *Metrics
+}
+
+// New returns a controller; its informers must be started by the caller.
+func New(d Deps, cfg Config) (*Controller, error) {
+	c := &Controller{
+		client:   d.Client,
+		memhpas:  d.MemHpas.Lister(),
+		pods:     d.Pods.Lister(),
+		scales:   d.Scales,
+		mapper:   d.Mapper,
+		recorder: d.Recorder,
+		clock:    d.Clock,
+		config:   cfg,
+		metrics:  d.Metrics,
+		sampler:  &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, metrics: d.Metrics},
+		// Failed items are retried with backoff, but never sooner than 1 s nor
+		// later than a sync period: the next cycle retries anyway.
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, cfg.SyncPeriod),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "memhpa"}),
+		synced:  []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
+		history: map[string]calc.History{},
+	}
+	_, err := d.MemHpas.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(old, cur any) {
+			// A spec change (a new generation) is evaluated at once, through
+			// the same history, so an edit cannot force an instant scale-down;
+			// status writes (ours) are not.
+			o, ok1 := old.(*v1alpha1.MemHpa)
+			n, ok2 := cur.(*v1alpha1.MemHpa)
+			if ok1 && ok2 && o.Generation == n.Generation {
+				return
+			}
+			c.enqueue(cur)
+		},
+		DeleteFunc: c.forget,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add MemHpa event handler: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) forget(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Forget(key)
+	c.dropHistory(key)
+}
+
+func (c *Controller) dropHistory(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.history, key)
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	c.metrics.desired.DeleteLabelValues(ns, name)
+}
+
+// Run evaluates every MemHpa every sync period with the given number of
+// workers until ctx is cancelled, then lets the decisions in flight finish
+// (they run on a context that is not cancelled) before it returns, so that
+// the caller can release the lease only when nothing acts any more.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	logger := klog.FromContext(ctx)
+	defer utilruntime.HandleCrashWithContext(ctx)
+
+	logger.Info("Waiting for informer caches")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		c.queue.ShutDown()
+		return fmt.Errorf("wait for informer caches: %w", ctx.Err())
+	}
+	work := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c.processNextItem(work) {
+			}
+		})
+	}
+	go wait.UntilWithContext(ctx, c.resync, c.config.SyncPeriod)
+	logger.Info("Started workers", "workers", workers, "syncPeriod", c.config.SyncPeriod)
+	<-ctx.Done()
+	logger.Info("Shutting down workers")
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// resync starts a cycle: the next query is fresh and every MemHpa is queued.
+func (c *Controller) resync(ctx context.Context) {
+	all, err := c.memhpas.List(labels.Everything())
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Failed to list MemHpas")
+		return
+	}
+	c.metrics.memhpas.Set(float64(len(all)))
+	c.sampler.invalidate()
+	for _, h := range all {
+		c.enqueue(h)
+	}
+}
+
+func (c *Controller) processNextItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		// Reported once, here, at the top of the work item.
+		utilruntime.HandleErrorWithContext(ctx, err, "Failed to reconcile MemHpa", "key", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// namespacesInPlay lists the namespaces that have MemHpas.
+func (c *Controller) namespacesInPlay() []string {
+	all, err := c.memhpas.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var ns []string
+	for _, h := range all {
+		ns = append(ns, h.Namespace)
+	}
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
+// podsOf lists the pods of a namespace that match the selector.
+func (c *Controller) podsOf(ns string, selector labels.Selector) ([]*corev1.Pod, error) {
+	pods, err := c.pods.Pods(ns).List(selector)
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	return pods, nil
+}

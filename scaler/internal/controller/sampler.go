@@ -1,0 +1,63 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
+)
+
+// sampler runs the one batched query of a cycle and shares its answer (or its
+// error) with every MemHpa of the cycle. A MemHpa in a namespace the last
+// answer did not cover (a new one, reconciled at once) triggers a new query
+// for every namespace in play.
+type sampler struct {
+	source  metrics.Source
+	clock   clock.PassiveClock
+	maxAge  time.Duration
+	metrics *Metrics
+
+	mu         sync.Mutex
+	stale      bool
+	at         time.Time
+	namespaces []string
+	samples    promquery.Samples
+	err        error
+}
+
+// invalidate makes the next get query again: a new cycle has begun.
+func (s *sampler) invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale = true
+}
+
+// get returns the samples of the latest query that covered ns, querying
+// again when there is none or it is older than maxAge. inPlay lists the
+// namespaces that have MemHpas.
+func (s *sampler) get(ctx context.Context, ns string, inPlay func() []string) (promquery.Samples, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stale && slices.Contains(s.namespaces, ns) && s.clock.Since(s.at) < s.maxAge {
+		return s.samples, s.err
+	}
+	namespaces := inPlay()
+	if !slices.Contains(namespaces, ns) {
+		namespaces = append(namespaces, ns)
+	}
+	slices.Sort(namespaces)
+	start := s.clock.Now()
+	samples, err := s.source.WorkingSet(ctx, namespaces)
+	failure := ""
+	if err != nil {
+		failure = metrics.FailureReason(err)
+	}
+	s.metrics.observeQuery(s.clock.Since(start), failure)
+	s.stale, s.at, s.namespaces, s.samples, s.err = false, start, namespaces, samples, err
+	return samples, err
+}
