@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// promFault is what the Prometheus proxy does to the scaler's queries.
+type promFault int
+
+const (
+	promPass  promFault = iota // forward unchanged
+	promDelay                  // hold the answer for the proxy's delay first
+	promNaN                    // every sample's value becomes "NaN"
+	promEmpty                  // the result vector becomes empty
+)
+
+// promProxy sits between the scaler and the harness's Prometheus on
+// 127.0.0.1 and can delay or rewrite its answers. It records the
+// Authorization headers it saw.
+type promProxy struct {
+	URL string
+
+	mu       sync.Mutex
+	fault    promFault
+	delay    time.Duration
+	queries  int
+	faulted  int
+	authSeen []string
+}
+
+// startPromProxy starts a proxy in front of env.PrometheusURL; it stops with
+// the test.
+func startPromProxy(t *testing.T) *promProxy {
+	t.Helper()
+	target, err := url.Parse(env.PrometheusURL)
+	if err != nil {
+		t.Fatalf("parse Prometheus URL: %v", err)
+	}
+	p := &promProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = p.rewrite
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		fault, delay := p.fault, p.delay
+		if strings.HasPrefix(r.URL.Path, "/api/v1/query") {
+			p.queries++
+			if fault != promPass {
+				p.faulted++
+			}
+		}
+		if a := r.Header.Get("Authorization"); a != "" {
+			p.authSeen = append(p.authSeen, a)
+		}
+		p.mu.Unlock()
+		if fault == promDelay {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done(): // the scaler gave up: its deadline works
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})
+	p.URL = "http://" + serveLoopback(t, handler)
+	return p
+}
+
+// set changes the fault from now on.
+func (p *promProxy) set(f promFault, delay time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault, p.delay = f, delay
+}
+
+// counts returns the queries seen in all, and those that met a fault.
+func (p *promProxy) counts() (all, faulted int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queries, p.faulted
+}
+
+func (p *promProxy) authorizations() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.authSeen...)
+}
+
+// rewrite turns a successful query answer into NaN samples or an empty vector.
+func (p *promProxy) rewrite(resp *http.Response) error {
+	p.mu.Lock()
+	fault := p.fault
+	p.mu.Unlock()
+	if (fault != promNaN && fault != promEmpty) || !strings.HasPrefix(resp.Request.URL.Path, "/api/v1/query") ||
+		resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var answer struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string            `json:"resultType"`
+			Result     []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return fmt.Errorf("proxy: decode Prometheus answer: %w", err)
+	}
+	if answer.Data.ResultType == "vector" {
+		out := []json.RawMessage{}
+		if fault == promNaN {
+			for _, r := range answer.Data.Result {
+				var s struct {
+					Metric map[string]string `json:"metric"`
+					Value  []any             `json:"value"`
+				}
+				if err := json.Unmarshal(r, &s); err != nil || len(s.Value) != 2 {
+					return fmt.Errorf("proxy: decode sample %s: %v", r, err)
+				}
+				s.Value[1] = "NaN"
+				b, _ := json.Marshal(s)
+				out = append(out, b)
+			}
+		}
+		answer.Data.Result = out
+	}
+	b, err := json.Marshal(answer)
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", fmt.Sprint(len(b)))
+	resp.Header.Del("Content-Encoding")
+	return nil
+}
+
+// scalePut is one write of a /scale subresource seen by the API proxy.
+type scalePut struct {
+	Path            string
+	ResourceVersion string
+	Replicas        int32
+	Status          int
+	At              time.Time
+}
+
+// apiProxy is a plain-HTTP reverse proxy on 127.0.0.1 in front of the
+// harness's kube-apiserver, authenticating as the admin user. A scaler given
+// its kubeconfig goes through it, so the test sees every /scale write and can
+// slip another writer's change in just before one.
+type apiProxy struct {
+	Kubeconfig string
+
+	mu     sync.Mutex
+	puts   []scalePut
+	before func(ctx context.Context, put scalePut) // called before a /scale PUT is forwarded
+}
+
+func startAPIProxy(t *testing.T) *apiProxy {
+	t.Helper()
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatalf("transport for the apiserver: %v", err)
+	}
+	target, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &apiProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = rt
+	rp.FlushInterval = -1 // watches stream
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/scale") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		put := scalePut{Path: r.URL.Path, At: time.Now()}
+		var sc struct {
+			Metadata struct {
+				ResourceVersion string `json:"resourceVersion"`
+			} `json:"metadata"`
+			Spec struct {
+				Replicas int32 `json:"replicas"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(body, &sc); err != nil {
+			put.ResourceVersion = "<undecodable: " + err.Error() + ">"
+		} else {
+			put.ResourceVersion, put.Replicas = sc.Metadata.ResourceVersion, sc.Spec.Replicas
+		}
+		p.mu.Lock()
+		before := p.before
+		p.mu.Unlock()
+		if before != nil {
+			before(r.Context(), put)
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rp.ServeHTTP(rec, r)
+		put.Status = rec.status
+		p.mu.Lock()
+		p.puts = append(p.puts, put)
+		p.mu.Unlock()
+	})
+	addr := serveLoopback(t, handler)
+	p.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: proxy
+  cluster: {server: "http://%s"}
+users:
+- name: proxy
+  user: {}
+contexts:
+- name: proxy
+  context: {cluster: proxy, user: proxy}
+current-context: proxy
+`, addr)
+	if err := os.WriteFile(p.Kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *apiProxy) setBefore(f func(ctx context.Context, put scalePut)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.before = f
+}
+
+func (p *apiProxy) scalePuts() []scalePut {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]scalePut(nil), p.puts...)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// serveLoopback serves handler over plain HTTP on a free port of 127.0.0.1
+// until the test ends, and returns host:port.
+func serveLoopback(t *testing.T, handler http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
