@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func parse(t *testing.T, args ...string) (*options, error) {
+	t.Helper()
+	o := &options{}
+	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.addFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, o.validate()
+}
+
+func TestPrometheusAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "defaults", want: "http://prometheus.kube-system.svc:9090"},
+		{
+			name: "the original design's single-dash flags",
+			args: []string{"-prom-name", "prom", "-prom-namespace", "monitoring", "-prom-port", "9091", "-prom-scheme", "https"},
+			want: "https://prom.monitoring.svc:9091",
+		},
+		{
+			name: "double dashes and = work too",
+			args: []string{"--prom-name=prom", "--prom-namespace=monitoring", "--prom-port=9091"},
+			want: "http://prom.monitoring.svc:9091",
+		},
+		{
+			name: "--prometheus-url overrides",
+			args: []string{"-prom-name", "prom", "--prometheus-url", "http://127.0.0.1:9090"},
+			want: "http://127.0.0.1:9090",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.prometheusAddress(); got != tc.want {
+				t.Errorf("address = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsMatchTheArchitecture(t *testing.T) {
+	o, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.syncPeriod != 30*time.Second || o.tolerance != 0.1 || o.memoryMetric != "container_memory_working_set_bytes" ||
+		o.downscaleStabilization != 5*time.Minute || o.healthPort != 8082 || !o.leaderElect {
+		t.Errorf("defaults = %+v", o)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, args := range [][]string{
+		{"--sync-period=0s"},
+		{"--prometheus-timeout=30s"}, // not shorter than the sync period
+		{"--tolerance=-0.1"},
+		{"-prom-scheme=ftp"},
+		{"--health-port=70000"},
+		{"--leader-election-lease-duration=5s", "--leader-election-renew-deadline=10s"},
+	} {
+		if _, err := parse(t, args...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
+		t.Errorf("lease timings are not checked without leader election: %v", err)
+	}
+}
+
+func TestHealthServer(t *testing.T) {
+	var ready atomic.Bool
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "memhpa_scaler_leader", Help: "x"})
+	reg.MustRegister(g)
+	srv := httptest.NewServer(healthServer(0, reg, &ready).Handler)
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("/readyz before the caches synced = %d, want 503", code)
+	}
+	ready.Store(true)
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz = %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "memhpa_scaler_leader 0") {
+		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+}
