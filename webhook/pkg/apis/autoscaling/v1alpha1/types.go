@@ -19,6 +19,7 @@ import (
 // +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.maxReplicas`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.currentReplicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.scaleTargetRef.name`
 type MemHpa struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata.
@@ -37,7 +38,7 @@ type MemHpa struct {
 
 // MemHpaSpec is the desired behaviour of a MemHpa.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="maxReplicas must be greater than or equal to minReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="must be greater than or equal to minReplicas",fieldPath=".maxReplicas"
 type MemHpaSpec struct {
 	// scaleTargetRef points at the workload to scale. It must have a /scale
 	// subresource (Deployment, StatefulSet, ReplicaSet or a custom resource).
@@ -69,8 +70,22 @@ type MemHpaSpec struct {
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
 	// When unset, one scale-up at most doubles the replicas (or adds up to 4),
 	// and scale-down follows the highest recommendation of the last 300 seconds.
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.stabilizationWindowSeconds) || (self.scaleUp.stabilizationWindowSeconds >= 0 && self.scaleUp.stabilizationWindowSeconds <= 3600)",message="must be between 0 and 3600",fieldPath=".scaleUp.stabilizationWindowSeconds"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.selectPolicy) || self.scaleUp.selectPolicy in ['Max', 'Min', 'Disabled']",message="must be one of Max, Min or Disabled",fieldPath=".scaleUp.selectPolicy"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || size(self.scaleUp.policies) > 0",message="must have at least one policy",fieldPath=".scaleUp.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.type in ['Pods', 'Percent'])",message="must each have type Pods or Percent",fieldPath=".scaleUp.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.value > 0)",message="must each have a value greater than 0",fieldPath=".scaleUp.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.periodSeconds >= 1 && p.periodSeconds <= 1800)",message="must each have periodSeconds between 1 and 1800",fieldPath=".scaleUp.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.tolerance) || !isQuantity(string(self.scaleUp.tolerance)) || !quantity(string(self.scaleUp.tolerance)).isLessThan(quantity('0'))",message="must be greater than or equal to 0",fieldPath=".scaleUp.tolerance"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.stabilizationWindowSeconds) || (self.scaleDown.stabilizationWindowSeconds >= 0 && self.scaleDown.stabilizationWindowSeconds <= 3600)",message="must be between 0 and 3600",fieldPath=".scaleDown.stabilizationWindowSeconds"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.selectPolicy) || self.scaleDown.selectPolicy in ['Max', 'Min', 'Disabled']",message="must be one of Max, Min or Disabled",fieldPath=".scaleDown.selectPolicy"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || size(self.scaleDown.policies) > 0",message="must have at least one policy",fieldPath=".scaleDown.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.type in ['Pods', 'Percent'])",message="must each have type Pods or Percent",fieldPath=".scaleDown.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.value > 0)",message="must each have a value greater than 0",fieldPath=".scaleDown.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.periodSeconds >= 1 && p.periodSeconds <= 1800)",message="must each have periodSeconds between 1 and 1800",fieldPath=".scaleDown.policies"
+	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.tolerance) || !isQuantity(string(self.scaleDown.tolerance)) || !quantity(string(self.scaleDown.tolerance)).isLessThan(quantity('0'))",message="must be greater than or equal to 0",fieldPath=".scaleDown.tolerance"
 	// +optional
-	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"`
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"` // The CEL rules repeat the webhook's checks, for when it is down.
 }
 
 // CrossVersionObjectReference identifies the referred workload, as in
