@@ -38,7 +38,7 @@ type MemHpa struct {
 
 // MemHpaSpec is the desired behaviour of a MemHpa.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="must be greater than or equal to minReplicas",fieldPath=".maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="maxReplicas must be greater than or equal to minReplicas",fieldPath=".maxReplicas"
 type MemHpaSpec struct {
 	// scaleTargetRef points at the workload to scale. It must have a /scale
 	// subresource (Deployment, StatefulSet, ReplicaSet or a custom resource).
