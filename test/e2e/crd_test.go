@@ -20,8 +20,9 @@ func TestExplainShowsDescriptions(t *testing.T) {
 			name:  "spec",
 			field: "memhpa.spec",
 			want: []string{
+				"GROUP: autoscaling.memhpa.io",
 				"KIND: MemHpa",
-				"VERSION: autoscaling.memhpa.io/v1alpha1",
+				"VERSION: v1alpha1",
 				"spec is what the user asks for",
 				"scaleTargetRef",
 				"maxReplicas",

@@ -28,14 +28,15 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	flag.Parse()
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	dir, err := os.MkdirTemp("", "memhpa-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
 	}
-	e, err := harness.Start(ctx, harness.Options{Dir: dir, Nodes: 2})
+	// An interrupt while starting cancels the start, which tears down.
+	startCtx, cancelStart := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	e, err := harness.Start(startCtx, harness.Options{Dir: dir, Nodes: 2})
+	cancelStart()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: start the local control plane: %v\n", err)
 		return 1
@@ -50,6 +51,10 @@ func run(m *testing.M) int {
 	}
 	// An interrupt, or the test deadline coming (go test panics at -timeout
 	// without running deferred calls), still tears everything down.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	finished := make(chan struct{})
 	go func() {
 		var deadline <-chan time.Time
 		if f := flag.Lookup("test.timeout"); f != nil {
@@ -58,7 +63,9 @@ func run(m *testing.M) int {
 			}
 		}
 		select {
-		case <-ctx.Done():
+		case <-finished:
+			return
+		case <-signals:
 			fmt.Fprintln(os.Stderr, "Interrupted: tearing the local control plane down")
 		case <-deadline:
 			fmt.Fprintln(os.Stderr, "Test deadline near: tearing the local control plane down")
@@ -70,6 +77,7 @@ func run(m *testing.M) int {
 	}()
 
 	code := m.Run()
+	close(finished)
 	if err := teardown(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: teardown:", err)
 		code = 1

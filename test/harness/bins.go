@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Binaries are the programs the local control plane runs.
@@ -151,17 +154,24 @@ func Versions(root string) (map[string]string, error) {
 	return v, sc.Err()
 }
 
-// productBuilds builds each memhpa binary at most once per process.
+// productBuilds builds each memhpa binary at most once per process, and
+// knows the builds in flight so that Stop can end them.
 var productBuilds = struct {
 	sync.Mutex
-	paths map[string]string
-}{paths: map[string]string{}}
+	paths  map[string]string
+	active map[int]bool // process group ids of running builds
+}{paths: map[string]string{}, active: map[int]bool{}}
 
 // ProductBinary returns the path of memhpa's own binary name ("webhook" or
 // "scaler"): $MEMHPA_WEBHOOK_BIN / $MEMHPA_SCALER_BIN when set, otherwise one
 // built by hack/build.sh (the flags `make build` and the images use) into a
-// directory of this process, once.
+// directory of this process, once. Progress of the build goes to stderr: with
+// a cold Go build cache it takes minutes on two cores.
 func ProductBinary(ctx context.Context, root, name string) (string, error) {
+	return productBinary(ctx, root, name, newProgress(nil).step)
+}
+
+func productBinary(ctx context.Context, root, name string, logf func(string, ...any)) (string, error) {
 	envName := "MEMHPA_" + strings.ToUpper(name) + "_BIN"
 	if p := os.Getenv(envName); p != "" {
 		if !isExecutable(p) {
@@ -170,22 +180,63 @@ func ProductBinary(ctx context.Context, root, name string) (string, error) {
 		return p, nil
 	}
 	productBuilds.Lock()
-	defer productBuilds.Unlock()
 	if p, ok := productBuilds.paths[name]; ok {
+		productBuilds.Unlock()
 		return p, nil
 	}
+	productBuilds.Unlock()
 	dir, err := os.MkdirTemp("", "memhpa-"+name+"-bin-")
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", name, err)
 	}
 	out := filepath.Join(dir, name)
+	logf("Building %s with hack/build.sh (a cold Go build cache takes minutes)", name)
+	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "build.sh"), name, out)
 	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s with hack/build.sh: %w\n%s", name, err, b)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("build %s with hack/build.sh: %w", name, err)
 	}
+	pgid := cmd.Process.Pid
+	productBuilds.Lock()
+	productBuilds.active[pgid] = true
+	productBuilds.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for err = nil; ; {
+		select {
+		case err = <-done:
+		case <-tick.C:
+			logf("Still building %s (%s so far)", name, time.Since(start).Round(time.Second))
+			continue
+		}
+		break
+	}
+	productBuilds.Lock()
+	delete(productBuilds.active, pgid)
+	productBuilds.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("build %s with hack/build.sh: %w\n%s", name, err, buf.String())
+	}
+	logf("Built %s in %s", name, time.Since(start).Round(time.Second))
+	productBuilds.Lock()
 	productBuilds.paths[name] = out
+	productBuilds.Unlock()
 	return out, nil
+}
+
+// stopBuilds kills the process groups of builds still running.
+func stopBuilds() {
+	productBuilds.Lock()
+	defer productBuilds.Unlock()
+	for pgid := range productBuilds.active {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 }
 
 // kwokModuleDir returns the directory of the kwok module at version in the Go

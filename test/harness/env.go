@@ -302,6 +302,7 @@ func (e *Env) Stop(ctx context.Context) error {
 
 	var errs []error
 	e.progress.step("Stopping the local control plane %s", e.Name)
+	stopBuilds()
 	// Own processes: from memory, then any pid file left by a detached run.
 	pidFiles, _ := filepath.Glob(filepath.Join(e.pidDir(), "*.pid"))
 	for _, f := range pidFiles {
@@ -311,9 +312,12 @@ func (e *Env) Stop(ctx context.Context) error {
 		}
 	}
 	if fileExists(filepath.Join(e.clusterDir(), "kwok.yaml")) {
-		if _, err := e.kwokctl(ctx, "delete", "cluster", "--name", e.Name, "--kubeconfig", ""); err != nil {
+		// kwokctl removes its context from the kubeconfig it is given (it
+		// refuses an empty path): ours, which is useless once the cluster is gone.
+		if _, err := e.kwokctl(ctx, "delete", "cluster", "--name", e.Name, "--kubeconfig", e.Kubeconfig); err != nil {
 			errs = append(errs, err)
 		}
+		_ = os.Remove(e.Kubeconfig)
 	}
 	// kwokctl delete cluster kills what its pid files name; anything else that
 	// still mentions our directory is a leak: kill it and say so.

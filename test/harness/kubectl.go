@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,23 +33,35 @@ func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
 
 // KubectlStdin is Kubectl with stdin.
 func (e *Env) KubectlStdin(ctx context.Context, stdin string, args ...string) (string, error) {
+	_, combined, err := e.runKubectl(ctx, stdin, args...)
+	return combined, err
+}
+
+// KubectlStdout is KubectlStdin that returns stdout alone (warnings and
+// errors are on stderr; a *KubectlError still carries both).
+func (e *Env) KubectlStdout(ctx context.Context, stdin string, args ...string) (string, error) {
+	stdout, _, err := e.runKubectl(ctx, stdin, args...)
+	return stdout, err
+}
+
+func (e *Env) runKubectl(ctx context.Context, stdin string, args ...string) (stdout, combined string, err error) {
 	cmd := exec.CommandContext(ctx, e.Binaries.Kubectl, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
+	var out, all bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, &all)
+	cmd.Stderr = &all
+	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return out.String(), &KubectlError{Args: args, ExitCode: ee.ExitCode(), Output: out.String()}
+		return out.String(), all.String(), &KubectlError{Args: args, ExitCode: ee.ExitCode(), Output: all.String()}
 	}
 	if err != nil {
-		return out.String(), fmt.Errorf("run kubectl %s: %w", strings.Join(args, " "), err)
+		return out.String(), all.String(), fmt.Errorf("run kubectl %s: %w", strings.Join(args, " "), err)
 	}
-	return out.String(), nil
+	return out.String(), all.String(), nil
 }
 
 // ApplyYAML runs `kubectl apply -f -` with manifest and returns kubectl's output.

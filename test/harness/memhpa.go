@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ const WebhookConfigName = "memhpa-harness"
 // apiserver calls it.
 func (e *Env) StartWebhook(ctx context.Context, failurePolicy string) error {
 	e.progress.step("Starting the memhpa webhook")
-	bin, err := ProductBinary(ctx, e.Root, "webhook")
+	bin, err := productBinary(ctx, e.Root, "webhook", e.progress.step)
 	if err != nil {
 		return err
 	}
@@ -145,13 +146,13 @@ spec:
   maxReplicas: 2
 `
 	err = Poll(ctx, 30*time.Second, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
-		out, err := e.KubectlStdin(ctx, probe, "create", "--dry-run=server", "-f", "-",
+		out, err := e.KubectlStdout(ctx, probe, "create", "--dry-run=server", "-f", "-",
 			"-o", "jsonpath={.spec.targetUtilizationPercentage}")
 		if err != nil {
 			return false, err
 		}
-		if lines := strings.Split(strings.TrimSpace(out), "\n"); strings.TrimSpace(lines[len(lines)-1]) == "" {
-			return false, fmt.Errorf("dry run not defaulted yet: %q", out)
+		if strings.TrimSpace(out) == "" {
+			return false, errors.New("a server-side dry run is not defaulted yet")
 		}
 		return true, nil
 	})
@@ -181,7 +182,7 @@ func (e *Env) StartScaler(ctx context.Context, args ...string) error {
 // and KillComponent stop it.
 func (e *Env) StartScalerNamed(ctx context.Context, name string, args ...string) error {
 	e.progress.step("Starting the memhpa scaler %s", name)
-	bin, err := ProductBinary(ctx, e.Root, "scaler")
+	bin, err := productBinary(ctx, e.Root, "scaler", e.progress.step)
 	if err != nil {
 		return err
 	}
