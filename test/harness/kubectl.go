@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,8 +52,11 @@ func (e *Env) runKubectl(ctx context.Context, stdin string, args ...string) (std
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	var out, all bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, &all)
-	cmd.Stderr = &all
+	// exec copies stdout and stderr in two goroutines; bytes.Buffer is not
+	// safe for concurrent use (its ReadFrom lost whole stdout writes).
+	both := &lockedWriter{w: &all}
+	cmd.Stdout = io.MultiWriter(&out, both)
+	cmd.Stderr = both
 	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -62,6 +66,18 @@ func (e *Env) runKubectl(ctx context.Context, stdin string, args ...string) (std
 		return out.String(), all.String(), fmt.Errorf("run kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return out.String(), all.String(), nil
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // ApplyYAML runs `kubectl apply -f -` with manifest and returns kubectl's output.
