@@ -69,6 +69,7 @@ type options struct {
 	tolerance                           float64
 	memoryMetric                        string
 	downscaleStabilization              time.Duration
+	timeoutSet                          bool
 	logging                             *logsapi.LoggingConfiguration
 }
 
@@ -99,10 +100,23 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	logsapi.AddGoFlags(o.logging, fs)
 }
 
+// noteExplicit records which defaults the command line overrode.
+func (o *options) noteExplicit(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "prometheus-timeout" {
+			o.timeoutSet = true
+		}
+	})
+}
+
 func (o *options) validate() error {
 	var errs []error
 	if o.syncPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--sync-period must be positive, got %v", o.syncPeriod))
+	}
+	if !o.timeoutSet && o.prometheusTimeout >= o.syncPeriod {
+		// The default deadline (10 s) must fit in a short period too.
+		o.prometheusTimeout = o.syncPeriod / 2
 	}
 	if o.prometheusTimeout <= 0 || o.prometheusTimeout >= o.syncPeriod {
 		errs = append(errs, fmt.Errorf("--prometheus-timeout must be positive and shorter than --sync-period, got %v", o.prometheusTimeout))
@@ -138,6 +152,7 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	o.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError
+	o.noteExplicit(fs)
 	if err := logsapi.ValidateAndApply(o.logging, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

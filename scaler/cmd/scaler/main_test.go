@@ -22,6 +22,7 @@ func parse(t *testing.T, args ...string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.noteExplicit(fs)
 	return o, o.validate()
 }
 
@@ -83,6 +84,10 @@ func TestValidate(t *testing.T) {
 		if _, err := parse(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
+	}
+	o, err := parse(t, "--sync-period=5s")
+	if err != nil || o.prometheusTimeout != 2500*time.Millisecond {
+		t.Errorf("a short period without --prometheus-timeout: timeout %v, error %v; want half the period", o.prometheusTimeout, err)
 	}
 	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
 		t.Errorf("lease timings are not checked without leader election: %v", err)

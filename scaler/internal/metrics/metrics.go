@@ -83,7 +83,7 @@ func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promq
 	defer cancel()
 	// Ask the server to give up a little before we do, so that a slow query
 	// ends with its own error rather than a cut connection.
-	v, _, _, err := p.api.Query(ctx, q, time.Time{}, promv1.WithTimeout(p.timeout*9/10))
+	v, _, _, err := p.api.Query(ctx, q, time.Time{}, promv1.WithTimeout(serverTimeout(p.timeout)))
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("query prometheus: %w", err)
 	}
@@ -92,6 +92,16 @@ func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promq
 		return promquery.Samples{}, fmt.Errorf("query prometheus: got a %s, want a vector", v.Type())
 	}
 	return promquery.Parse(vec), nil
+}
+
+// serverTimeout is nine tenths of ours, in a form Prometheus parses: it reads
+// "2s", "1m30s" or "800ms" but not Go's "1.8s".
+func serverTimeout(d time.Duration) time.Duration {
+	s := d * 9 / 10
+	if s >= time.Second {
+		return s.Truncate(time.Second)
+	}
+	return max(s.Truncate(time.Millisecond), time.Millisecond)
 }
 
 // FailureReason classifies a WorkingSet error for the failures metric:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/model"
 
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 )
@@ -82,7 +83,7 @@ func TestPrometheusWorkingSet(t *testing.T) {
 			wantReason: "other",
 		},
 		{
-			name: "slow past the deadline", status: 200, body: vector(), delay: 2 * time.Second, wantReason: "timeout",
+			name: "slow past the deadline", status: 200, body: vector(), delay: 5 * time.Second, wantReason: "timeout",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,14 +109,14 @@ func TestPrometheusWorkingSet(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			p, err := NewPrometheus(Config{URL: srv.URL, Timeout: 300 * time.Millisecond, Metric: metric})
+			p, err := NewPrometheus(Config{URL: srv.URL, Timeout: 1300 * time.Millisecond, Metric: metric})
 			if err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
 			got, err := p.WorkingSet(context.Background(), []string{"b", "a"})
-			if elapsed := time.Since(start); elapsed > time.Second {
-				t.Errorf("query took %v, past its 300ms deadline", elapsed)
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
+				t.Errorf("query took %v, past its 1.3s deadline", elapsed)
 			}
 			if tc.wantReason != "" {
 				if err == nil {
@@ -144,8 +145,9 @@ func TestPrometheusWorkingSet(t *testing.T) {
 			if seen[0].query != wantQuery {
 				t.Errorf("query = %s, want %s", seen[0].query, wantQuery)
 			}
-			if seen[0].timeout == "" {
-				t.Errorf("no timeout= sent to Prometheus")
+			// Prometheus rejects what model.ParseDuration cannot read.
+			if _, err := model.ParseDuration(seen[0].timeout); err != nil {
+				t.Errorf("timeout=%q is not a duration Prometheus accepts: %v", seen[0].timeout, err)
 			}
 			if seen[0].method != http.MethodPost {
 				t.Errorf("method = %s, want POST (long namespace lists must not hit URL limits)", seen[0].method)
