@@ -38,24 +38,32 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // Complete checks the options, applies the logging configuration (once per
 // process) and returns the server configuration.
 func (o *Options) Complete() (Config, error) {
-	c := o.Config
-	var errs []error
-	if c.CertFile == "" || c.KeyFile == "" {
-		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file are required"))
-	}
-	for name, port := range map[string]int{"--secure-port": c.SecurePort, "--health-port": c.HealthPort} {
-		if port < 0 || port > 65535 {
-			errs = append(errs, fmt.Errorf("%s must be between 0 and 65535, got %d", name, port))
-		}
-	}
-	if c.SecurePort == c.HealthPort && c.SecurePort != 0 {
-		errs = append(errs, fmt.Errorf("--secure-port and --health-port must differ, both are %d", c.SecurePort))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := o.Validate(); err != nil {
 		return Config{}, err
 	}
 	if err := logsapi.ValidateAndApply(o.Logging, nil); err != nil {
 		return Config{}, fmt.Errorf("apply logging flags: %w", err)
 	}
-	return c, nil
+	return o.Config, nil
+}
+
+// Validate reports every invalid server option at once.
+func (o *Options) Validate() error {
+	c := o.Config
+	var errs []error
+	if c.CertFile == "" || c.KeyFile == "" {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file are required"))
+	}
+	for _, p := range []struct {
+		flag string
+		port int
+	}{{"--secure-port", c.SecurePort}, {"--health-port", c.HealthPort}} {
+		if p.port < 0 || p.port > 65535 {
+			errs = append(errs, fmt.Errorf("%s must be between 0 and 65535, got %d", p.flag, p.port))
+		}
+	}
+	if c.SecurePort == c.HealthPort && c.SecurePort != 0 {
+		errs = append(errs, fmt.Errorf("--secure-port and --health-port must differ, both are %d", c.SecurePort))
+	}
+	return errors.Join(errs...)
 }

@@ -56,7 +56,7 @@ var (
 
 // testServer is a Server on 127.0.0.1 with a development CA.
 type testServer struct {
-	t         *testing.T
+	t         testing.TB
 	certDir   string
 	ca        *devcerts.CA
 	secure    string // host:port of the TLS port
@@ -64,6 +64,7 @@ type testServer struct {
 	cancel    context.CancelFunc
 	done      chan error
 	clientTLS *tls.Config
+	https     *http.Client
 }
 
 type serverOption func(*testServer, *Config)
@@ -73,7 +74,7 @@ func withoutCertificate() serverOption {
 	return func(ts *testServer, _ *Config) { ts.ca = nil }
 }
 
-func startServer(t *testing.T, mutator, validator admission.Reviewer, opts ...serverOption) *testServer {
+func startServer(t testing.TB, mutator, validator admission.Reviewer, opts ...serverOption) *testServer {
 	t.Helper()
 	ca, err := devcerts.NewCA("server test CA", 0, time.Time{})
 	if err != nil {
@@ -92,6 +93,9 @@ func startServer(t *testing.T, mutator, validator admission.Reviewer, opts ...se
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.CertPEM)
 	ts.clientTLS = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	transport := &http.Transport{TLSClientConfig: ts.clientTLS.Clone()}
+	ts.https = &http.Client{Timeout: testDeadline, Transport: transport}
+	t.Cleanup(transport.CloseIdleConnections)
 	if ts.ca != nil {
 		ts.rotate()
 	}
@@ -135,12 +139,10 @@ func (ts *testServer) rotate() *big.Int {
 	return kp.Cert.SerialNumber
 }
 
-// client is an HTTPS client that trusts the test CA and speaks HTTP/1.1.
+// client is the HTTPS client of the test server: it trusts the test CA and
+// speaks HTTP/1.1.
 func (ts *testServer) client() *http.Client {
-	return &http.Client{
-		Timeout:   testDeadline,
-		Transport: &http.Transport{TLSClientConfig: ts.clientTLS.Clone(), ForceAttemptHTTP2: false},
-	}
+	return ts.https
 }
 
 // servedSerial completes a TLS handshake and returns the serial number of the
@@ -155,7 +157,7 @@ func (ts *testServer) servedSerial() (*big.Int, error) {
 }
 
 // waitFor polls cond every 20ms until it holds or testDeadline passes.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) time.Duration {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
@@ -190,7 +192,7 @@ func (ts *testServer) get(path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func reviewBody(t *testing.T, uid types.UID, op admissionv1.Operation) []byte {
+func reviewBody(t testing.TB, uid types.UID, op admissionv1.Operation) []byte {
 	t.Helper()
 	review := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -570,5 +572,26 @@ func TestShutdownCompletesInFlightRequests(t *testing.T) {
 	}
 	if _, err := ts.servedSerial(); err == nil {
 		t.Error("TLS port still accepts connections after shutdown")
+	}
+}
+
+// BenchmarkReviewOverTLS measures the server's own cost of one admission over
+// a kept-alive TLS connection (the Reviewer is a fake that allows at once).
+func BenchmarkReviewOverTLS(b *testing.B) {
+	ts := startServer(b, allowWithPatch, allowWithPatch)
+	ts.waitServing()
+	client := ts.client()
+	body := reviewBody(b, "bench", admissionv1.Create)
+	url := "https://" + ts.secure + "/mutate"
+	for b.Loop() {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
 	}
 }
