@@ -25,18 +25,25 @@ func TestPodsOnKwokNodesReportAnnotatedMemory(t *testing.T) {
 	mustKubectl(t, "rollout", "status", "deployment/mem", "-n", ns, "--timeout=120s")
 
 	// Running, on nodes that kwok fakes.
-	out := mustKubectl(t, "get", "pods", "-n", ns, "-l", "app=mem", "-o",
-		`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.spec.nodeName}{"\n"}{end}`)
 	pods := map[string]string{} // pod -> node
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[1] != "Running" {
-			t.Fatalf("pod not Running on a node: %q (all: %s)", line, out)
+	var out string
+	err := harness.Poll(ctx, 90*time.Second, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		out, err = env.Kubectl(ctx, "get", "pods", "-n", ns, "-l", "app=mem", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.spec.nodeName}{"\n"}{end}`)
+		if err != nil {
+			return false, err
 		}
-		pods[f[0]] = f[2]
-	}
-	if len(pods) != 2 {
-		t.Fatalf("want 2 pods, got %v", pods)
+		clear(pods)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[1] == "Running" {
+				pods[f[0]] = f[2]
+			}
+		}
+		return len(pods) == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("want 2 Running pods on nodes: %v; last listing:\n%s", err, out)
 	}
 	names := slices.Sorted(maps.Keys(pods))
 	for pod, node := range pods {
