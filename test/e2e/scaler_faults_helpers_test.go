@@ -17,7 +17,7 @@ import (
 // Timing of the fault tests: short cycles so that "no scaling for several
 // cycles" and "recovered" both fit in seconds.
 const (
-	faultSyncPeriod  = 2 * time.Second
+	faultSyncPeriod  = 3 * time.Second
 	faultPromTimeout = 2 * time.Second
 	// faultReaction bounds how long a change may take to show: a Prometheus
 	// scrape (5 s), discovery of new pods, a few cycles, a loaded machine.
