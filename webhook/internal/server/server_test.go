@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -593,5 +594,40 @@ func BenchmarkReviewOverTLS(b *testing.B) {
 		if resp.StatusCode != http.StatusOK {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
+	}
+}
+
+// A client that sends half a request header is cut off after
+// readHeaderTimeout instead of holding a connection (and a goroutine) forever.
+func TestSlowHeaderClientIsCutOff(t *testing.T) {
+	ts := startServer(t, allowWithPatch, allowWithPatch)
+	ts.waitServing()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", ts.secure, ts.clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := conn.SetReadDeadline(start.Add(readHeaderTimeout + testDeadline)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := conn.Read(make([]byte, 1024))
+	took := time.Since(start)
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		t.Fatalf("connection still open %v after half a header (read %d bytes)", took, n)
+	}
+	if took > readHeaderTimeout+2*time.Second {
+		t.Errorf("connection closed after %v, want about %v", took, readHeaderTimeout)
+	}
+	t.Logf("half-header connection closed after %v (read %d bytes, err %v)", took, n, err)
+
+	// The server still answers others.
+	resp, body, err := ts.post("/validate", "application/json", bytes.NewReader(reviewBody(t, "after-slow", admissionv1.Create)))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("review after a slow client: %v %v %q", err, resp, body)
 	}
 }
