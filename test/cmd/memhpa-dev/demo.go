@@ -83,7 +83,7 @@ func (d *demoRun) run(ctx context.Context, withScaler bool) error {
 		return err
 	}
 
-	d.say("A bad MemHpa: the webhook (and the CRD's own rules) refuse it, naming every bad field")
+	d.say("A bad MemHpa: the webhook refuses it with kubectl's own message, one line per bad field")
 	out, err := d.env.ApplyYAML(ctx, badMemHpa)
 	d.show("kubectl apply -f bad-memhpa.yaml", badMemHpa, out)
 	if err == nil {
@@ -317,16 +317,14 @@ spec:
           limits: {memory: 512Mi}
 `
 
+// badMemHpa passes the CRD's schema (which would stop at its own first
+// layer of errors) and is refused by the webhook, one line per bad field.
 const badMemHpa = `apiVersion: autoscaling.memhpa.io/v1alpha1
 kind: MemHpa
 metadata: {name: broken, namespace: demo}
 spec:
-  scaleTargetRef: {apiVersion: apps/v1/x, kind: Deploy/ment, name: web}
-  minReplicas: 2
+  scaleTargetRef: {apiVersion: apps/v1/x, kind: Deploy/ment, name: web/x}
   maxReplicas: 10
-  behavior:
-    scaleUp:
-      selectPolicy: Sometimes
 `
 
 const goodMemHpa = `apiVersion: autoscaling.memhpa.io/v1alpha1
