@@ -65,9 +65,6 @@ type Options struct {
 	// Progress receives one line per step with the elapsed time; default
 	// os.Stderr. Use io.Discard to silence it.
 	Progress io.Writer
-	// Detach leaves the environment running when the caller exits (make up);
-	// Attach(Dir) finds it again.
-	Detach bool
 }
 
 // State is what an environment writes to Dir/state.json, enough for Attach.
