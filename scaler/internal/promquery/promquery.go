@@ -75,6 +75,10 @@ func Query(metric string, namespaces []string) (string, error) {
 func Parse(v model.Vector) Samples {
 	s := Samples{Bytes: map[Key]int64{}, Rejected: map[Key]string{}}
 	for _, sample := range v {
+		if sample == nil {
+			// A null entry in the result (seen by fuzzing) names no pod: skip it.
+			continue
+		}
 		k := Key{Namespace: string(sample.Metric["namespace"]), Pod: string(sample.Metric["pod"])}
 		if k.Namespace == "" || k.Pod == "" {
 			s.Rejected[k] = RejectNoLabels
