@@ -102,13 +102,28 @@ func (e *Env) InstallCRD(ctx context.Context) error {
 			return fmt.Errorf("install CRD: %w", err)
 		}
 	}
-	if _, err := e.Kubectl(ctx, "wait", "--for=condition=Established", "crd/memhpas.autoscaling.memhpa.io", "--timeout=60s"); err != nil {
+	if err := e.WaitCRDsEstablished(ctx, "memhpas.autoscaling.memhpa.io"); err != nil {
 		return fmt.Errorf("install CRD: %w", err)
 	}
 	// Discovery of the new resource lags Established a little; kubectl apply
 	// of a MemHpa right after must not fail with "no matches for kind".
 	return Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
 		_, err := e.Kubectl(ctx, "get", "memhpas", "-A")
+		return err == nil, err
+	})
+}
+
+// WaitCRDsEstablished waits (up to a minute) until the named CRDs are
+// Established. Right after an apply, `kubectl wait` alone can fail with
+// ".status.conditions accessor error" because the status is not written yet;
+// this retries it.
+func (e *Env) WaitCRDsEstablished(ctx context.Context, names ...string) error {
+	args := []string{"wait", "--for=condition=Established", "--timeout=10s"}
+	for _, n := range names {
+		args = append(args, "crd/"+n)
+	}
+	return Poll(ctx, time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
+		_, err := e.Kubectl(ctx, args...)
 		return err == nil, err
 	})
 }
