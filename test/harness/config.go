@@ -110,10 +110,17 @@ func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiSer
 			PrometheusBinary:          b.Prometheus,
 			CacheDir:                  cacheDir,
 		},
-		ComponentsPatches: []componentPatch{{
-			Name:      "prometheus",
-			ExtraArgs: []extraArg{{Key: "config.file", Value: promConfig, Override: true}},
-		}},
+		ComponentsPatches: []componentPatch{
+			{
+				Name:      "prometheus",
+				ExtraArgs: []extraArg{{Key: "config.file", Value: promConfig, Override: true}},
+			},
+			// One instance each: no leader election, so that an apiserver
+			// outage (a fault test) does not make them exit for a lost lease,
+			// with nobody to restart them.
+			{Name: "kube-controller-manager", ExtraArgs: []extraArg{{Key: "leader-elect", Value: "false"}}},
+			{Name: "kube-scheduler", ExtraArgs: []extraArg{{Key: "leader-elect", Value: "false"}}},
+		},
 	}
 	if len(apiServerArgs) > 0 {
 		patch := componentPatch{Name: "kube-apiserver"}

@@ -37,8 +37,10 @@ func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 		}
 	}
 	wantPatches := map[string]extraArg{
-		"prometheus":     {Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
-		"kube-apiserver": {Key: "feature-gates", Value: "Foo=true"},
+		"prometheus":              {Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
+		"kube-apiserver":          {Key: "feature-gates", Value: "Foo=true"},
+		"kube-controller-manager": {Key: "leader-elect", Value: "false"},
+		"kube-scheduler":          {Key: "leader-elect", Value: "false"},
 	}
 	for _, p := range got.ComponentsPatches {
 		if want, ok := wantPatches[p.Name]; !ok || len(p.ExtraArgs) != 1 || p.ExtraArgs[0] != want {

@@ -150,9 +150,36 @@ func (e *Env) startKwokComponent(ctx context.Context, name Component) error {
 	e.mu.Unlock()
 	switch name {
 	case APIServer:
-		return e.WaitAPIServerReady(ctx, 2*time.Minute)
+		if err := e.WaitAPIServerReady(ctx, 2*time.Minute); err != nil {
+			return err
+		}
+		return e.restartExited(ctx, ControllerManager, Scheduler, KwokController)
 	case Prometheus:
 		return e.waitPrometheusReady(ctx, time.Minute)
+	}
+	return nil
+}
+
+// restartExited starts again those of names whose process has exited (a
+// component may give up while the apiserver is away), like a kubelet would.
+func (e *Env) restartExited(ctx context.Context, names ...Component) error {
+	for _, name := range names {
+		c, err := e.kwokComponent(name)
+		if err != nil {
+			return err
+		}
+		raw, err := os.ReadFile(e.kwokPidFile(c))
+		var pid int
+		if err == nil {
+			_, _ = fmt.Sscan(string(raw), &pid)
+		}
+		if pid > 0 && pidAlive(pid) {
+			continue
+		}
+		e.progress.step("%s had exited while the apiserver was away; starting it again", name)
+		if err := e.startKwokComponent(ctx, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }
