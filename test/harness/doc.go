@@ -71,6 +71,11 @@
 //     Endpoints (it refuses a loopback --advertise-address); nothing of the
 //     harness connects to it: every client uses the kubeconfig (127.0.0.1),
 //     kwok runs no container. `ss -tnp` during a run shows only loopback peers.
+//   - kube-controller-manager and kube-scheduler exit when they lose their
+//     leader lease (an apiserver outage longer than 10 s) and nothing restarts
+//     them: the harness runs them with --leader-elect=false, and
+//     StartComponent(APIServer) restarts any control plane component that
+//     exited meanwhile.
 //   - kwok reports the annotation for each container of a pod, so a pod with
 //     two containers reports twice the annotation as its sum.
 //   - The apiserver checks the CRD schema and CEL rules before calling
