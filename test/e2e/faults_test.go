@@ -73,6 +73,16 @@ func TestPrometheusFaultsStopScalingUntilRecovery(t *testing.T) {
 	}
 }
 
+// A scaler with --prometheus-timeout=2s (below the 3s sync period, as the
+// scaler requires) gets valid metrics: the timeout it passes on to Prometheus
+// must be one Prometheus can parse.
+func TestScalerQueryTimeoutPrometheusAccepts(t *testing.T) {
+	ns := newNamespace(t, "e2e-promtimeout")
+	autoscaledApp(t, ns)
+	startScalerFor(t, "scaler-promtimeout", "--prometheus-timeout=2s")
+	waitCondition(t, ns, "ScalingActive", "True", "ValidMetricFound", faultReaction)
+}
+
 // The apiserver is stopped and started again under a running scaler: its
 // informers resume, and a memory rise after the restart still scales.
 func TestAPIServerRestartScalerResumes(t *testing.T) {

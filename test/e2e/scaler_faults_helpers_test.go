@@ -17,8 +17,10 @@ import (
 // Timing of the fault tests: short cycles so that "no scaling for several
 // cycles" and "recovered" both fit in seconds.
 const (
-	faultSyncPeriod  = 3 * time.Second
-	faultPromTimeout = 2 * time.Second
+	faultSyncPeriod = 3 * time.Second
+	// faultPromTimeout is 1s, whose 9/10 that the scaler asks Prometheus for
+	// is "900ms"; see TestScalerQueryTimeoutPrometheusAccepts for 2s.
+	faultPromTimeout = 1 * time.Second
 	// faultReaction bounds how long a change may take to show: a Prometheus
 	// scrape (5 s), discovery of new pods, a few cycles, a loaded machine.
 	faultReaction = 90 * time.Second
