@@ -1,9 +1,11 @@
 package chart
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"maps"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/memhpa/memhpa/test/harness"
 )
 
 // Names the chart gives to a release called "memhpa" (the release name holds
@@ -562,4 +566,37 @@ func findVolume(pod corev1.PodSpec, name string) *corev1.Volume {
 		}
 	}
 	return nil
+}
+
+// TestArgsAreFlagsOfTheBinaries runs each binary, built by hack/build.sh as
+// the images build it, with the arguments the chart renders (every value set)
+// followed by --help: a flag the binary does not define fails the parse.
+func TestArgsAreFlagsOfTheBinaries(t *testing.T) {
+	root := repoRoot(t)
+	ctx := context.Background()
+	for _, file := range valueSets(t) {
+		r := render(t, "-f", file)
+		pod := into[appsv1.Deployment](t, r.one(t, "Deployment")).Spec.Template.Spec
+		for _, c := range pod.Containers {
+			t.Run(filepath.Base(file)+"/"+c.Name, func(t *testing.T) {
+				bin, err := harness.ProductBinary(ctx, root, c.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.CommandContext(ctx, bin, append(slices.Clone(c.Args), "--help")...)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Errorf("%s %v --help: %v (a refused flag exits 2)", c.Name, c.Args, err)
+				}
+				for _, bad := range []string{"unknown flag", "flag provided but not defined", "unknown shorthand", "invalid argument", "invalid value"} {
+					if strings.Contains(string(out), bad) {
+						t.Fatalf("%s refuses the chart's arguments %v:\n%s", c.Name, c.Args, out)
+					}
+				}
+				if !strings.Contains(string(out), "-health-port") {
+					t.Fatalf("%s --help printed no flag list:\n%s", c.Name, out)
+				}
+			})
+		}
+	}
 }
