@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -55,6 +56,8 @@ func startPromProxy(t *testing.T) *promProxy {
 	p := &promProxy{}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = p.rewrite
+	// A query the scaler gave up on is the expected outcome of a delay.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		fault, delay := p.fault, p.delay
