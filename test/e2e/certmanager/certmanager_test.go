@@ -87,8 +87,12 @@ func TestCertManagerIssuesAndInjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubectl(ctx, t, env, "apply", "--server-side", "-f", filepath.Join(cmDir, "deploy", "crds"))
-	kubectl(ctx, t, env, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/issuers.cert-manager.io", "crd/certificates.cert-manager.io", "crd/certificaterequests.cert-manager.io")
+	// The harness retries until each CRD has a status to wait on (kubectl wait
+	// fails at once on a CRD created a moment ago).
+	if err := env.WaitCRDsEstablished(ctx, "issuers.cert-manager.io", "certificates.cert-manager.io",
+		"certificaterequests.cert-manager.io"); err != nil {
+		t.Fatal(err)
+	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	defer stopControllers()
