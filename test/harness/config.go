@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -112,8 +113,15 @@ func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiSer
 		},
 		ComponentsPatches: []componentPatch{
 			{
-				Name:      "prometheus",
-				ExtraArgs: []extraArg{{Key: "config.file", Value: promConfig, Override: true}},
+				Name: "prometheus",
+				// Its own storage beside its configuration: Debian's Prometheus
+				// defaults to /var/lib/prometheus/metrics2, which every
+				// environment on the machine (and a restart of this one)
+				// would otherwise share, mixing their series.
+				ExtraArgs: []extraArg{
+					{Key: "config.file", Value: promConfig, Override: true},
+					{Key: "storage.tsdb.path", Value: filepath.Join(filepath.Dir(promConfig), "prometheus-data"), Override: true},
+				},
 			},
 			// One instance each: no leader election, so that an apiserver
 			// outage (a fault test) does not make them exit for a lost lease,

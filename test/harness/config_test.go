@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,14 +37,17 @@ func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 			t.Errorf("port %d = %d, want %d", i, p, 1001+i)
 		}
 	}
-	wantPatches := map[string]extraArg{
-		"prometheus":              {Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
-		"kube-apiserver":          {Key: "feature-gates", Value: "Foo=true"},
-		"kube-controller-manager": {Key: "leader-elect", Value: "false"},
-		"kube-scheduler":          {Key: "leader-elect", Value: "false"},
+	wantPatches := map[string][]extraArg{
+		"prometheus": {
+			{Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
+			{Key: "storage.tsdb.path", Value: "/d/prometheus-data", Override: true},
+		},
+		"kube-apiserver":          {{Key: "feature-gates", Value: "Foo=true"}},
+		"kube-controller-manager": {{Key: "leader-elect", Value: "false"}},
+		"kube-scheduler":          {{Key: "leader-elect", Value: "false"}},
 	}
 	for _, p := range got.ComponentsPatches {
-		if want, ok := wantPatches[p.Name]; !ok || len(p.ExtraArgs) != 1 || p.ExtraArgs[0] != want {
+		if want, ok := wantPatches[p.Name]; !ok || !slices.Equal(p.ExtraArgs, want) {
 			t.Errorf("patch %s = %+v, want %+v", p.Name, p.ExtraArgs, want)
 		}
 		delete(wantPatches, p.Name)

@@ -142,12 +142,11 @@ func (e *Env) startKwokComponent(ctx context.Context, name Component) error {
 	}
 	if name == Prometheus {
 		// A restarted Prometheus starts on empty storage, as a replacement
-		// would. Debian's Prometheus 2.42, restarted on its old storage,
-		// sometimes served the pods' samples under other series (no pod label)
-		// for minutes after replaying its WAL (seen in 3 of 5 end-to-end runs),
-		// which tested Prometheus's recovery rather than memhpa's.
-		if err := os.RemoveAll(prometheusStorage(c)); err != nil {
-			return fmt.Errorf("start %s: clear its storage: %w", name, err)
+		// would, so a test sees the scaler recover from no data at all.
+		if dir := prometheusStorage(c); dir != "" {
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("start %s: clear its storage: %w", name, err)
+			}
 		}
 	}
 	p, err := startProcess(string(name), c.Binary, c.Args, c.WorkDir,
@@ -170,10 +169,10 @@ func (e *Env) startKwokComponent(ctx context.Context, name Component) error {
 	return nil
 }
 
-// prometheusStorage is the TSDB folder of a Prometheus component: its
-// --storage.tsdb.path, else Prometheus's default "data/" in its work dir.
+// prometheusStorage is the --storage.tsdb.path of a Prometheus component (the
+// harness always sets one, see buildKwokctlConfig), or "" when none is given.
 func prometheusStorage(c kwokComponent) string {
-	path := "data/"
+	path := ""
 	for i, a := range c.Args {
 		switch {
 		case strings.HasPrefix(a, "--storage.tsdb.path="):
@@ -182,7 +181,7 @@ func prometheusStorage(c kwokComponent) string {
 			path = c.Args[i+1]
 		}
 	}
-	if !filepath.IsAbs(path) {
+	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(c.WorkDir, path)
 	}
 	return path
