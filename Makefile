@@ -14,6 +14,8 @@ GO_TEST_FLAGS ?= -race -count=1
 # One place for the build flags of the product binaries: `make build` and both
 # Dockerfiles use exactly these (see hack/build.sh).
 BIN_DIR      := bin
+# up, demo and bench run the binaries `make build` just made.
+PRODUCT_BINS := MEMHPA_WEBHOOK_BIN=$(CURDIR)/$(BIN_DIR)/webhook MEMHPA_SCALER_BIN=$(CURDIR)/$(BIN_DIR)/scaler
 
 # Targets of one area each (release: images, chart packaging) live beside this file.
 -include hack/make/*.mk
@@ -58,7 +60,7 @@ verify: ## Fail when generated files are stale, code is unformatted, or vet fail
 ##@ Local control plane
 .PHONY: up
 up: tools build ## Start the local control plane with memhpa in the background
-	cd test && go run ./cmd/memhpa-dev up
+	cd test && $(PRODUCT_BINS) go run ./cmd/memhpa-dev up
 
 .PHONY: down
 down: ## Stop the local control plane; nothing is left running
@@ -66,7 +68,7 @@ down: ## Stop the local control plane; nothing is left running
 
 .PHONY: demo
 demo: tools build ## Build everything, start a local control plane and show memhpa at work
-	cd test && go run ./cmd/memhpa-dev demo
+	cd test && $(PRODUCT_BINS) go run ./cmd/memhpa-dev demo
 
 ##@ Fuzzing and benchmarks
 .PHONY: fuzz
@@ -75,4 +77,4 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5m)
 
 .PHONY: bench
 bench: tools build ## Measure memhpa against same-run baselines and write docs/performance.md (not part of make test)
-	cd test && go run ./cmd/memhpa-bench
+	cd test && $(PRODUCT_BINS) go run ./cmd/memhpa-bench
