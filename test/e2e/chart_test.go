@@ -242,8 +242,12 @@ func installCertManagerCRDs(ctx context.Context, t *testing.T, root string) {
 		t.Fatal(err)
 	}
 	mustKubectl(t, "apply", "--server-side", "-f", filepath.Join(dir, "deploy", "crds"))
-	mustKubectl(t, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/issuers.cert-manager.io", "crd/certificates.cert-manager.io", "crd/certificaterequests.cert-manager.io")
+	// Through the harness, which retries while a new CRD has no status yet
+	// (kubectl wait fails at once on one).
+	if err := env.WaitCRDsEstablished(ctx, "issuers.cert-manager.io", "certificates.cert-manager.io",
+		"certificaterequests.cert-manager.io"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // moduleDir is the directory of a Go module version in the module cache,

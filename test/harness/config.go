@@ -120,7 +120,8 @@ func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiSer
 				// would otherwise share, mixing their series.
 				ExtraArgs: []extraArg{
 					{Key: "config.file", Value: promConfig, Override: true},
-					{Key: "storage.tsdb.path", Value: filepath.Join(filepath.Dir(promConfig), "prometheus-data"), Override: true},
+					// Appended: kwokctl sets no storage path, and an override only replaces an argument it has.
+					{Key: "storage.tsdb.path", Value: filepath.Join(filepath.Dir(promConfig), "prometheus-data")},
 				},
 			},
 			// One instance each: no leader election, so that an apiserver

@@ -40,7 +40,7 @@ func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 	wantPatches := map[string][]extraArg{
 		"prometheus": {
 			{Key: "config.file", Value: "/d/prometheus.yaml", Override: true},
-			{Key: "storage.tsdb.path", Value: "/d/prometheus-data", Override: true},
+			{Key: "storage.tsdb.path", Value: "/d/prometheus-data"},
 		},
 		"kube-apiserver":          {{Key: "feature-gates", Value: "Foo=true"}},
 		"kube-controller-manager": {{Key: "leader-elect", Value: "false"}},
