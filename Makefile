@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 include hack/versions.env
+# The product's toolchain (hack/versions.env); the go command fetches it once.
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 MODULES      := webhook scaler test
 CACHE        ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/memhpa
 MEMHPA_BIN   ?= $(CACHE)/bin

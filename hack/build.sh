@@ -3,6 +3,8 @@
 # Usage: hack/build.sh webhook|scaler OUTPUT
 # The Dockerfiles run this same script, so CI tests the binary an image contains.
 set -euo pipefail
+# shellcheck source=goenv.sh
+. "$(dirname "$0")/goenv.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=$1 out=$2
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)}

@@ -4,6 +4,8 @@
 # crash or hang) is written by Go under the package's testdata/fuzz and fails
 # the run. Usage: FUZZTIME=10m hack/fuzz.sh
 set -euo pipefail
+# shellcheck source=goenv.sh
+. "$(dirname "$0")/goenv.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 fuzztime=${FUZZTIME:-5m}
 status=0

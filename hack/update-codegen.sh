@@ -3,6 +3,8 @@
 # and the CRD of the MemHpa API. The generators are pinned as `tool` entries in
 # webhook/go.mod, so this needs nothing but Go.
 set -euo pipefail
+# shellcheck source=goenv.sh
+. "$(dirname "$0")/goenv.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/webhook"
 mod=github.com/memhpa/memhpa/webhook

@@ -3,6 +3,8 @@
 # something, a pure package imports I/O, or a dependency has a known
 # vulnerability that our code reaches (govulncheck, offline database).
 set -euo pipefail
+# shellcheck source=goenv.sh
+. "$(dirname "$0")/goenv.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cache=${MEMHPA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/memhpa}

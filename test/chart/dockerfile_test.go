@@ -16,6 +16,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/memhpa/memhpa/test/harness"
 )
 
 // parseDockerfile parses a Dockerfile with BuildKit's parser and returns its
@@ -59,6 +61,12 @@ var (
 func TestDockerfiles(t *testing.T) {
 	root := repoRoot(t)
 	ignore := dockerignore(t, root)
+	versions, err := harness.Versions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The images are built by the toolchain that `make` and CI use.
+	wantBuilder := "golang:" + strings.TrimPrefix(versions["GO_TOOLCHAIN"], "go")
 	for _, tc := range []struct {
 		name string
 		// modules whose go.mod/go.sum must be copied before `go mod download`,
@@ -77,6 +85,9 @@ func TestDockerfiles(t *testing.T) {
 			build, final := stages[0], stages[len(stages)-1]
 			if !pinnedGoBuilder.MatchString(build.BaseName) {
 				t.Errorf("builder %q is not a pinned golang:1.x.y image", build.BaseName)
+			}
+			if image, _, _ := strings.Cut(build.BaseName, "@"); image != wantBuilder {
+				t.Errorf("builder %q; want %s, the GO_TOOLCHAIN of hack/versions.env", image, wantBuilder)
 			}
 			if !pinnedDistroless.MatchString(final.BaseName) {
 				t.Errorf("final stage %q is not distroless static pinned by digest", final.BaseName)
