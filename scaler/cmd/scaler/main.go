@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -69,6 +70,10 @@ type options struct {
 	tolerance                           float64
 	memoryMetric                        string
 	downscaleStabilization              time.Duration
+	queryMode                           string
+	kubeAPIQPS                          float64
+	kubeAPIBurst                        int
+	profiling                           bool
 	timeoutSet                          bool
 	logging                             *logsapi.LoggingConfiguration
 }
@@ -96,6 +101,11 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.tolerance, "tolerance", 0.1, "Default tolerance on the usage ratio before a MemHpa scales, in both directions.")
 	fs.StringVar(&o.memoryMetric, "memory-metric", "container_memory_working_set_bytes", "Prometheus series of a container's memory use, in bytes.")
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof profiles on the health port under /debug/pprof/.")
+	fs.StringVar(&o.queryMode, "prometheus-query-mode", string(controller.QueryBatched), "Not for production: exists only for make bench's comparison. "+
+		"batched sends one Prometheus query per cycle; per-memhpa sends one per MemHpa for its own pods.")
 	o.logging = logsapi.NewLoggingConfiguration()
 	logsapi.AddGoFlags(o.logging, fs)
 }
@@ -126,6 +136,12 @@ func (o *options) validate() error {
 	}
 	if o.downscaleStabilization < 0 {
 		errs = append(errs, fmt.Errorf("--downscale-stabilization must not be negative, got %v", o.downscaleStabilization))
+	}
+	if o.queryMode != string(controller.QueryBatched) && o.queryMode != string(controller.QueryPerMemHpa) {
+		errs = append(errs, fmt.Errorf("--prometheus-query-mode must be %s or %s, got %q", controller.QueryBatched, controller.QueryPerMemHpa, o.queryMode))
+	}
+	if o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst))
 	}
 	if o.promScheme != "http" && o.promScheme != "https" {
 		errs = append(errs, fmt.Errorf("-prom-scheme must be http or https, got %q", o.promScheme))
@@ -179,8 +195,15 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "memhpa-scaler"
-	// Rely on API priority and fairness rather than client-go's 5 QPS.
-	cfg.QPS, cfg.Burst = 50, 100
+	// client-go's default 5 QPS would make a cycle of 1,000 MemHpas (one GET
+	// of /scale each) last 200 s; the server has API priority and fairness.
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+
+	// Registered before the first client is built, so every request counts.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := controller.NewMetrics(reg)
+	controller.RegisterClientMetrics(m.KubeRequests)
 
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -207,10 +230,6 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("create prometheus client: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := controller.NewMetrics(reg)
-
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(3)
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
@@ -225,13 +244,14 @@ func run(ctx context.Context, o *options) error {
 	}, controller.Config{
 		SyncPeriod: o.syncPeriod,
 		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization},
+		QueryMode:  controller.QueryMode(o.queryMode),
 	})
 	if err != nil {
 		return err
 	}
 
 	var ready atomic.Bool
-	srv := healthServer(o.healthPort, reg, &ready)
+	srv := healthServer(o.healthPort, reg, &ready, o.profiling)
 	srvErr := make(chan error, 1)
 	go func() {
 		logger.Info("Serving health and metrics", "port", o.healthPort)
@@ -387,8 +407,8 @@ func podNamespace() string {
 }
 
 // healthServer serves /healthz (the process is up), /readyz (the caches have
-// synced) and /metrics.
-func healthServer(port int, reg *prometheus.Registry, ready *atomic.Bool) *http.Server {
+// synced), /metrics and, with profiling, /debug/pprof/.
+func healthServer(port int, reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -399,6 +419,12 @@ func healthServer(port int, reg *prometheus.Registry, ready *atomic.Bool) *http.
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(port)),
 		Handler:           mux,

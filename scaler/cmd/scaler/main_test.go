@@ -67,7 +67,8 @@ func TestDefaultsMatchTheArchitecture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.syncPeriod != 30*time.Second || o.tolerance != 0.1 || o.memoryMetric != "container_memory_working_set_bytes" ||
-		o.downscaleStabilization != 5*time.Minute || o.healthPort != 8082 || !o.leaderElect {
+		o.downscaleStabilization != 5*time.Minute || o.healthPort != 8082 || !o.leaderElect ||
+		o.queryMode != "batched" || o.profiling {
 		t.Errorf("defaults = %+v", o)
 	}
 }
@@ -80,6 +81,9 @@ func TestValidate(t *testing.T) {
 		{"-prom-scheme=ftp"},
 		{"--health-port=70000"},
 		{"--leader-election-lease-duration=5s", "--leader-election-renew-deadline=10s"},
+		{"--prometheus-query-mode=per-pod"},
+		{"--kube-api-qps=0"},
+		{"--kube-api-burst=0"},
 	} {
 		if _, err := parse(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
@@ -88,6 +92,9 @@ func TestValidate(t *testing.T) {
 	o, err := parse(t, "--sync-period=5s")
 	if err != nil || o.prometheusTimeout != 2500*time.Millisecond {
 		t.Errorf("a short period without --prometheus-timeout: timeout %v, error %v; want half the period", o.prometheusTimeout, err)
+	}
+	if o, err := parse(t, "--prometheus-query-mode=per-memhpa"); err != nil || o.queryMode != "per-memhpa" {
+		t.Errorf("the benchmark's per-memhpa mode: %v", err)
 	}
 	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
 		t.Errorf("lease timings are not checked without leader election: %v", err)
@@ -99,10 +106,12 @@ func TestHealthServer(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "memhpa_scaler_leader", Help: "x"})
 	reg.MustRegister(g)
-	srv := httptest.NewServer(healthServer(0, reg, &ready).Handler)
+	srv := httptest.NewServer(healthServer(0, reg, &ready, false).Handler)
 	defer srv.Close()
-	get := func(path string) (int, string) {
-		resp, err := http.Get(srv.URL + path)
+	profiled := httptest.NewServer(healthServer(0, reg, &ready, true).Handler)
+	defer profiled.Close()
+	getFrom := func(base, path string) (int, string) {
+		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,6 +119,7 @@ func TestHealthServer(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	get := func(path string) (int, string) { return getFrom(srv.URL, path) }
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
@@ -122,5 +132,11 @@ func TestHealthServer(t *testing.T) {
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "memhpa_scaler_leader 0") {
 		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+	if code, _ := get("/debug/pprof/"); code != 404 {
+		t.Errorf("/debug/pprof/ without --profiling = %d, want 404", code)
+	}
+	if code, _ := getFrom(profiled.URL, "/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/ with --profiling = %d, want 200", code)
 	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	informers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions/autoscaling/v1alpha1"
@@ -45,6 +46,27 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Calc holds the decision's settings (tolerance, stabilisation window).
 	Calc calc.Config
+	// QueryMode is QueryBatched (the default when empty) or QueryPerMemHpa,
+	// which exists only for the benchmark's comparison.
+	QueryMode QueryMode
+}
+
+// QueryMode says how the scaler asks Prometheus for samples.
+type QueryMode string
+
+// The query modes.
+const (
+	// QueryBatched sends one query per cycle for every namespace in play.
+	QueryBatched QueryMode = "batched"
+	// QueryPerMemHpa sends one query per MemHpa for its own pods, as a naive
+	// scaler would: kept only so that make bench can compare the two.
+	QueryPerMemHpa QueryMode = "per-memhpa"
+)
+
+// PodSource is the Source of the per-MemHpa mode: one query for the named
+// pods of one namespace.
+type PodSource interface {
+	WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error)
 }
 
 // Controller reconciles MemHpas.
@@ -61,6 +83,7 @@ type Controller struct {
 	sampler  *sampler
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
+	cycle    cycle
 
 	mu      sync.Mutex
 	history map[string]calc.History
@@ -81,6 +104,18 @@ type Deps struct {
 
 // New returns a controller; its informers must be started by the caller.
 func New(d Deps, cfg Config) (*Controller, error) {
+	smp := &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, metrics: d.Metrics}
+	switch cfg.QueryMode {
+	case "", QueryBatched:
+	case QueryPerMemHpa:
+		ps, ok := d.Source.(PodSource)
+		if !ok {
+			return nil, fmt.Errorf("query mode %s: the metrics source cannot query pods", cfg.QueryMode)
+		}
+		smp.perMemHpa = ps
+	default:
+		return nil, fmt.Errorf("unknown query mode %q", cfg.QueryMode)
+	}
 	c := &Controller{
 		client:   d.Client,
 		memhpas:  d.MemHpas.Lister(),
@@ -91,7 +126,7 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		clock:    d.Clock,
 		config:   cfg,
 		metrics:  d.Metrics,
-		sampler:  &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, metrics: d.Metrics},
+		sampler:  smp,
 		// Failed items are retried with backoff, but never sooner than 1 s nor
 		// later than a sync period: the next cycle retries anyway.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -187,8 +222,17 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 	c.metrics.memhpas.Set(float64(len(all)))
 	c.sampler.invalidate()
+	keys := make([]string, 0, len(all))
 	for _, h := range all {
-		c.enqueue(h)
+		if key, err := cache.MetaNamespaceKeyFunc(h); err == nil {
+			keys = append(keys, key)
+		}
+	}
+	if !c.cycle.begin(c.clock.Now(), keys) {
+		c.metrics.cycleOverruns.Inc()
+	}
+	for _, key := range keys {
+		c.queue.Add(key)
 	}
 }
 
@@ -198,7 +242,11 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	err := c.sync(ctx, key)
+	if d, last := c.cycle.done(key, c.clock.Now()); last {
+		c.metrics.observeCycle(d)
+	}
+	if err != nil {
 		// Reported once, here, at the top of the work item.
 		utilruntime.HandleErrorWithContext(ctx, err, "Failed to reconcile MemHpa", "key", key)
 		c.queue.AddRateLimited(key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -77,6 +79,10 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, replicas int32, memhpas []*v1alpha1.MemHpa, pods ...*corev1.Pod) *fixture {
+	return newFixtureWith(t, Config{SyncPeriod: 30 * time.Second, Calc: calc.DefaultConfig()}, replicas, memhpas, pods...)
+}
+
+func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha1.MemHpa, pods ...*corev1.Pod) *fixture {
 	_, ctx := ktesting.NewTestContext(t)
 	var objs []runtime.Object
 	for _, h := range memhpas {
@@ -124,7 +130,7 @@ func newFixture(t *testing.T, replicas int32, memhpas []*v1alpha1.MemHpa, pods .
 	c, err := New(Deps{
 		Client: f.client, MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
 		Scales: scales, Mapper: mapper, Source: f.source, Recorder: f.recorder, Clock: f.clock, Metrics: NewMetrics(f.reg),
-	}, Config{SyncPeriod: 30 * time.Second, Calc: calc.DefaultConfig()})
+	}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,40 +566,6 @@ func TestDeletedMemHpaForgetsHistory(t *testing.T) {
 	}
 }
 
-func TestTransformPod(t *testing.T) {
-	p := gen.Pod("web-0", gen.Containers(gen.Container("app", "1Gi", "512Mi")), gen.InitContainers(gen.Sidecar("proxy", "128Mi")))
-	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
-	p.Annotations = map[string]string{"big": strings.Repeat("x", 1000)}
-	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "b"}}
-	p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
-	p.Spec.Volumes = []corev1.Volume{{Name: "v"}}
-	p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-abc"}}
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-
-	got, err := TransformPod(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slim := got.(*corev1.Pod)
-	if slim.ManagedFields != nil || slim.Annotations != nil || slim.Spec.Volumes != nil || slim.Spec.Containers[0].Env != nil {
-		t.Errorf("kept what the decision does not read: %+v", slim)
-	}
-	if _, ok := slim.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]; ok {
-		t.Errorf("kept the CPU limit")
-	}
-	if diff := cmp.Diff(p.Spec.Containers[0].Resources.Limits.Memory(), slim.Spec.Containers[0].Resources.Limits.Memory()); diff != "" {
-		t.Errorf("memory limit lost: %s", diff)
-	}
-	if slim.Spec.InitContainers[0].RestartPolicy == nil || slim.Labels["app"] != "web" || slim.OwnerReferences[0].Name != "web-abc" ||
-		slim.Status.Phase != corev1.PodRunning || len(slim.Status.Conditions) != 1 {
-		t.Errorf("lost what the decision reads: %+v", slim)
-	}
-	tomb := cache.DeletedFinalStateUnknown{Key: "default/web-0", Obj: p}
-	if got, _ := TransformPod(tomb); !cmp.Equal(got, tomb) {
-		t.Errorf("a tombstone was changed")
-	}
-}
-
 // TestRun drives the real loop: informers on fake clientsets, the periodic
 // cycle, and a shutdown that waits for the work in flight.
 func TestRun(t *testing.T) {
@@ -654,3 +626,65 @@ func TestRun(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+func TestPerMemHpaQueryMode(t *testing.T) {
+	a := gen.MemHpa("web")
+	b := gen.MemHpa("web")
+	b.Namespace = "shop"
+	cfg := Config{SyncPeriod: 30 * time.Second, Calc: calc.DefaultConfig(), QueryMode: QueryPerMemHpa}
+	f := newFixtureWith(t, cfg, 3, []*v1alpha1.MemHpa{a, b}, append(pods(3), pods(3, gen.InNamespace("shop"))...)...)
+	f.use(800, 800, 800)
+	for i := range 3 {
+		f.source.Set("shop", fmt.Sprintf("web-%d", i), 800)
+	}
+	f.c.resync(f.ctx)
+	for f.c.queue.Len() > 0 {
+		f.c.processNextItem(f.ctx)
+	}
+	want := [][]string{{"default/web-0", "default/web-1", "default/web-2"}, {"shop/web-0", "shop/web-1", "shop/web-2"}}
+	got := f.source.Queries()
+	slices.SortFunc(got, func(x, y []string) int { return strings.Compare(x[0], y[0]) })
+	for _, q := range got {
+		slices.Sort(q)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("queries (-want +got):\n%s", diff)
+	}
+	// The same decision as the batched mode would make.
+	if st := f.status(); st.Targets != "80%/80%" {
+		t.Errorf("targets = %q, want 80%%/80%%", st.Targets)
+	}
+}
+
+func TestQueryModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode    QueryMode
+		source  metrics.Source
+		wantErr bool
+	}{
+		{mode: "", source: metrics.NewFake()},
+		{mode: QueryBatched, source: metrics.NewFake()},
+		{mode: QueryPerMemHpa, source: metrics.NewFake()},
+		{mode: QueryPerMemHpa, source: batchedOnly{}, wantErr: true},
+		{mode: "per-pod", source: metrics.NewFake(), wantErr: true},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			mf := memhpainformers.NewSharedInformerFactory(memhpafake.NewSimpleClientset(), 0)
+			kf := kubeinformers.NewSharedInformerFactory(kubefake.NewClientset(), 0)
+			_, err := New(Deps{
+				MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
+				Source: tc.source, Clock: clocktesting.NewFakeClock(start), Metrics: NewMetrics(prometheus.NewRegistry()),
+			}, Config{SyncPeriod: time.Second, QueryMode: tc.mode})
+			if (err != nil) != tc.wantErr {
+				t.Errorf("error = %v, want error %t", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// batchedOnly is a Source that cannot query pods one MemHpa at a time.
+type batchedOnly struct{}
+
+func (batchedOnly) WorkingSet(context.Context, []string) (promquery.Samples, error) {
+	return promquery.Samples{}, nil
+}

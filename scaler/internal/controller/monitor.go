@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"context"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientmetrics "k8s.io/client-go/tools/metrics"
 )
 
 // Label values of the reconciliation metrics, the HPA's
@@ -26,6 +29,11 @@ type Metrics struct {
 	queryFailures   *prometheus.CounterVec
 	desired         *prometheus.GaugeVec
 	memhpas         prometheus.Gauge
+	cycleDuration   prometheus.Histogram
+	cycleOverruns   prometheus.Counter
+	// KubeRequests counts the scaler's apiserver requests; register it with
+	// client-go through RegisterClientMetrics.
+	KubeRequests *KubeRequests
 	// Leader is 1 while this process holds the lease.
 	Leader prometheus.Gauge
 }
@@ -44,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"action", "error"}),
 		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "memhpa_scaler_prometheus_query_duration_seconds",
-			Help:    "Duration of the batched Prometheus query, by result (success, failure).",
+			Help:    "Duration of a Prometheus query (the cycle's batched one; one per MemHpa in the benchmark's per-memhpa mode), by result (success, failure).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"result"}),
 		queryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -59,13 +67,74 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "memhpa_scaler_memhpas",
 			Help: "MemHpas known to the scaler.",
 		}),
+		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "memhpa_scaler_cycle_duration_seconds",
+			Help: "Duration of one full cycle: from the periodic resync that queues every MemHpa until the last of " +
+				"those MemHpas has been reconciled (successfully or not) or deleted. A resync that finds the " +
+				"previous cycle unfinished starts no new one (see memhpa_scaler_cycle_overruns_total).",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		cycleOverruns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "memhpa_scaler_cycle_overruns_total",
+			Help: "Periodic resyncs that found the previous cycle unfinished: a cycle took longer than --sync-period.",
+		}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_leader",
 			Help: "1 while this scaler holds the leader-election lease, else 0.",
 		}),
+		KubeRequests: &KubeRequests{
+			results: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "memhpa_scaler_kube_requests_total",
+				Help: "Requests of the scaler to the Kubernetes apiserver (informers' lists and watches included), by HTTP verb and status code (<error> when none came back).",
+			}, []string{"verb", "code"}),
+			latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name:    "memhpa_scaler_kube_request_duration_seconds",
+				Help:    "Latency of the scaler's requests to the Kubernetes apiserver, by HTTP verb.",
+				Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+			}, []string{"verb"}),
+			throttled: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name:    "memhpa_scaler_kube_rate_limiter_duration_seconds",
+				Help:    "Time the scaler's requests waited for client-go's client-side rate limiter, by HTTP verb.",
+				Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+			}, []string{"verb"}),
+		},
 	}
-	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.memhpas, m.Leader)
+	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.memhpas,
+		m.cycleDuration, m.cycleOverruns, m.Leader,
+		m.KubeRequests.results, m.KubeRequests.latency, m.KubeRequests.throttled)
 	return m
+}
+
+// KubeRequests adapts client-go's request metrics (k8s.io/client-go/tools/metrics)
+// to the scaler's registry.
+type KubeRequests struct {
+	results   *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	throttled *prometheus.HistogramVec
+}
+
+// Increment implements clientmetrics.ResultMetric.
+func (k *KubeRequests) Increment(_ context.Context, code, method, _ string) {
+	k.results.WithLabelValues(method, code).Inc()
+}
+
+// RegisterClientMetrics makes every client-go REST client of the process
+// report to k. client-go accepts one registration per process; later calls
+// do nothing.
+func RegisterClientMetrics(k *KubeRequests) {
+	clientmetrics.Register(clientmetrics.RegisterOpts{
+		RequestResult:      k,
+		RequestLatency:     latencyMetric{k.latency},
+		RateLimiterLatency: latencyMetric{k.throttled},
+	})
+}
+
+// latencyMetric is a clientmetrics.LatencyMetric by verb only: the URL would
+// make a series per object.
+type latencyMetric struct{ h *prometheus.HistogramVec }
+
+func (l latencyMetric) Observe(_ context.Context, verb string, _ url.URL, d time.Duration) {
+	l.h.WithLabelValues(verb).Observe(d.Seconds())
 }
 
 func (m *Metrics) observeReconcile(action, errLabel string, d time.Duration) {
@@ -81,3 +150,5 @@ func (m *Metrics) observeQuery(d time.Duration, failure string) {
 	}
 	m.queryDuration.WithLabelValues(result).Observe(d.Seconds())
 }
+
+func (m *Metrics) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
@@ -15,12 +16,14 @@ import (
 // sampler runs the one batched query of a cycle and shares its answer (or its
 // error) with every MemHpa of the cycle. A MemHpa in a namespace the last
 // answer did not cover (a new one, reconciled at once) triggers a new query
-// for every namespace in play.
+// for every namespace in play. With perMemHpa set (the benchmark's comparison
+// mode) every MemHpa sends its own query for its own pods instead.
 type sampler struct {
-	source  metrics.Source
-	clock   clock.PassiveClock
-	maxAge  time.Duration
-	metrics *Metrics
+	source    metrics.Source
+	perMemHpa PodSource
+	clock     clock.PassiveClock
+	maxAge    time.Duration
+	metrics   *Metrics
 
 	mu         sync.Mutex
 	stale      bool
@@ -35,6 +38,35 @@ func (s *sampler) invalidate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stale = true
+}
+
+// forMemHpa returns the samples a MemHpa of namespace ns with the given pods
+// needs: from the cycle's batched query, or, in the per-MemHpa mode, from a
+// query of its own.
+func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (promquery.Samples, error) {
+	if s.perMemHpa == nil {
+		return s.get(ctx, ns, inPlay)
+	}
+	if len(pods) == 0 {
+		return promquery.Samples{}, nil
+	}
+	names := make([]string, len(pods))
+	for i, p := range pods {
+		names[i] = p.Name
+	}
+	start := s.clock.Now()
+	samples, err := s.perMemHpa.WorkingSetOfPods(ctx, ns, names)
+	s.observe(start, err)
+	return samples, err
+}
+
+// observe records one query's duration and outcome.
+func (s *sampler) observe(start time.Time, err error) {
+	failure := ""
+	if err != nil {
+		failure = metrics.FailureReason(err)
+	}
+	s.metrics.observeQuery(s.clock.Since(start), failure)
 }
 
 // get returns the samples of the latest query that covered ns, querying
@@ -53,11 +85,7 @@ func (s *sampler) get(ctx context.Context, ns string, inPlay func() []string) (p
 	slices.Sort(namespaces)
 	start := s.clock.Now()
 	samples, err := s.source.WorkingSet(ctx, namespaces)
-	failure := ""
-	if err != nil {
-		failure = metrics.FailureReason(err)
-	}
-	s.metrics.observeQuery(s.clock.Since(start), failure)
+	s.observe(start, err)
 	s.stale, s.at, s.namespaces, s.samples, s.err = false, start, namespaces, samples, err
 	return samples, err
 }

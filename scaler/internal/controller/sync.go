@@ -99,7 +99,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
 		var samples map[string]int64
-		all, qerr := c.sampler.get(ctx, ns, c.namespacesInPlay)
+		all, qerr := c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
 		if qerr != nil {
 			in.UsageErr = qerr
 		} else {

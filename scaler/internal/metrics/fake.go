@@ -59,14 +59,36 @@ func (f *Fake) WorkingSet(_ context.Context, namespaces []string) (promquery.Sam
 	if f.err != nil {
 		return promquery.Samples{}, f.err
 	}
+	return f.answer(func(k promquery.Key) bool { return slices.Contains(namespaces, k.Namespace) }), nil
+}
+
+// answer parses, as Prometheus's answer would be, the values of the pods
+// that match. f.mu must be held.
+func (f *Fake) answer(match func(promquery.Key) bool) promquery.Samples {
 	var vec model.Vector
 	for k, v := range f.values {
-		if slices.Contains(namespaces, k.Namespace) {
+		if match(k) {
 			vec = append(vec, &model.Sample{
 				Metric: model.Metric{"namespace": model.LabelValue(k.Namespace), "pod": model.LabelValue(k.Pod)},
 				Value:  model.SampleValue(v),
 			})
 		}
 	}
-	return promquery.Parse(vec), nil
+	return promquery.Parse(vec)
+}
+
+// WorkingSetOfPods implements the per-MemHpa query of the benchmark's
+// comparison mode; it is recorded in Queries as namespace/pod names.
+func (f *Fake) WorkingSetOfPods(_ context.Context, namespace string, pods []string) (promquery.Samples, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := []string{}
+	for _, p := range pods {
+		q = append(q, namespace+"/"+p)
+	}
+	f.queries = append(f.queries, q)
+	if f.err != nil {
+		return promquery.Samples{}, f.err
+	}
+	return f.answer(func(k promquery.Key) bool { return k.Namespace == namespace && slices.Contains(pods, k.Pod) }), nil
 }

@@ -57,16 +57,36 @@ func Query(metric string, namespaces []string) (string, error) {
 	if len(namespaces) == 0 {
 		return "", fmt.Errorf("no namespace to query")
 	}
-	ns := slices.Clone(namespaces)
-	slices.Sort(ns)
-	ns = slices.Compact(ns)
-	for i, n := range ns {
-		// Namespace names are DNS labels and need no quoting; quote anyway, so
-		// that a name can never widen the match.
-		ns[i] = regexp.QuoteMeta(n)
-	}
 	return fmt.Sprintf(`sum by (namespace, pod) (%s{container!="", container!="POD", namespace=~%q})`,
-		metric, strings.Join(ns, "|")), nil
+		metric, alternation(namespaces)), nil
+}
+
+// alternation is a regular expression that matches exactly the given names,
+// sorted and deduplicated. Namespace and pod names need no quoting; quote
+// anyway, so that a name can never widen the match.
+func alternation(names []string) string {
+	n := slices.Clone(names)
+	slices.Sort(n)
+	n = slices.Compact(n)
+	for i, x := range n {
+		n[i] = regexp.QuoteMeta(x)
+	}
+	return strings.Join(n, "|")
+}
+
+// PodsQuery returns the PromQL for the working set of the named pods of one
+// namespace, in the same form as Query. It exists only for the benchmark's
+// per-MemHpa comparison (one query per MemHpa, as a naive scaler would send);
+// the scaler itself sends Query once per cycle.
+func PodsQuery(metric, namespace string, pods []string) (string, error) {
+	if !model.LegacyValidation.IsValidMetricName(metric) {
+		return "", fmt.Errorf("invalid metric name %q", metric)
+	}
+	if namespace == "" || len(pods) == 0 {
+		return "", fmt.Errorf("no pod to query")
+	}
+	return fmt.Sprintf(`sum by (namespace, pod) (%s{container!="", container!="POD", namespace=%q, pod=~%q})`,
+		metric, namespace, alternation(pods)), nil
 }
 
 // Parse turns the vector the query returned into per-pod bytes. NaN, ±Inf,
