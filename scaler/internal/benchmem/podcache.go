@@ -3,7 +3,9 @@ package benchmem
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,6 +104,15 @@ func ptr[T any](v T) *T { return &v }
 // minus live heap before it started. The fake clientset's own copies exist in
 // both measurements and cancel out.
 func CacheBytes(ctx context.Context, n int, transform cache.TransformFunc) (uint64, error) {
+	return CacheProfile(ctx, n, transform, nil, nil)
+}
+
+// CacheProfile is CacheBytes that also writes heap profiles (runtime/pprof,
+// gzipped protobuf) to base just before the informer starts and to synced once
+// it holds every pod; either may be nil. `go tool pprof -diff_base` of the two
+// shows what the cache holds, by allocating function. The profiles are as
+// fine as runtime.MemProfileRate (go test -memprofilerate).
+func CacheProfile(ctx context.Context, n int, transform cache.TransformFunc, base, synced io.Writer) (uint64, error) {
 	objs := make([]k8sruntime.Object, 0, n)
 	for i := range n {
 		objs = append(objs, RealisticPod(i))
@@ -109,6 +120,9 @@ func CacheBytes(ctx context.Context, n int, transform cache.TransformFunc) (uint
 	client := fake.NewClientset(objs...)
 	objs = nil
 	before := liveHeap()
+	if err := writeHeapProfile(base); err != nil {
+		return 0, err
+	}
 
 	opts := []kubeinformers.SharedInformerOption{}
 	if transform != nil {
@@ -117,27 +131,38 @@ func CacheBytes(ctx context.Context, n int, transform cache.TransformFunc) (uint
 	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, 0, opts...)
 	informer := factory.Core().V1().Pods().Informer()
 	runCtx, cancel := context.WithCancel(ctx)
-	factory.Start(runCtx.Done())
-	synced := cache.WaitForCacheSync(runCtx.Done(), informer.HasSynced)
-	if !synced {
+	defer func() {
 		cancel()
 		factory.Shutdown()
+	}()
+	factory.Start(runCtx.Done())
+	if !cache.WaitForCacheSync(runCtx.Done(), informer.HasSynced) {
 		return 0, fmt.Errorf("pod informer did not sync")
 	}
 	if got := len(informer.GetStore().ListKeys()); got != n {
-		cancel()
-		factory.Shutdown()
 		return 0, fmt.Errorf("informer holds %d pods, want %d", got, n)
 	}
 	after := liveHeap()
+	// The heap profile is as of the last GC, the one liveHeap just ran.
+	if err := writeHeapProfile(synced); err != nil {
+		return 0, err
+	}
 	runtime.KeepAlive(informer)
-	cancel()
-	factory.Shutdown()
 	runtime.KeepAlive(client)
 	if after < before {
 		return 0, nil
 	}
 	return after - before, nil
+}
+
+func writeHeapProfile(w io.Writer) error {
+	if w == nil {
+		return nil
+	}
+	if err := pprof.Lookup("heap").WriteTo(w, 0); err != nil {
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return nil
 }
 
 func liveHeap() uint64 {

@@ -1,0 +1,263 @@
+package controller
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/memhpa/memhpa/scaler/internal/benchmem"
+	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/gen"
+)
+
+func transformed(t *testing.T, pods []*corev1.Pod) []*corev1.Pod {
+	t.Helper()
+	out := make([]*corev1.Pod, len(pods))
+	for i, p := range pods {
+		got, err := TransformPod(p)
+		if err != nil {
+			t.Fatalf("transform %s: %v", p.Name, err)
+		}
+		out[i] = got.(*corev1.Pod)
+	}
+	return out
+}
+
+func withRequest(name, limit, request string) gen.PodOption {
+	return gen.Containers(gen.Container(name, limit, request))
+}
+
+func realistic(n int) []*corev1.Pod {
+	out := make([]*corev1.Pod, n)
+	for i := range out {
+		out[i] = benchmem.RealisticPod(i)
+	}
+	return out
+}
+
+// TestTransformPodKeepsTheDecision feeds calc the full pods and the
+// transformed ones and wants the same recommendation, to the last message:
+// same limits, same counted, missing, pending and ignored pods. Counts pins
+// what the row exercises, so that a row cannot pass by deciding nothing.
+func TestTransformPodKeepsTheDecision(t *testing.T) {
+	regularInit := gen.Container("migrate", "4Gi", "")
+	for _, tc := range []struct {
+		name   string
+		pods   []*corev1.Pod
+		usage  map[string]int64
+		counts calc.PodCount
+	}{
+		{
+			name:   "limits on every container",
+			pods:   []*corev1.Pod{gen.Pod("a", gen.Containers(gen.Container("app", "1000", "500"), gen.Container("log", "500", "100"))), gen.Pod("b")},
+			usage:  map[string]int64{"a": 1400, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 2},
+		},
+		{
+			name: "sidecar init container counts, a regular one does not",
+			pods: []*corev1.Pod{
+				gen.Pod("a", gen.InitContainers(regularInit, gen.Sidecar("proxy", "1000"))),
+				gen.Pod("b", gen.InitContainers(gen.Sidecar("proxy", "1000"), regularInit)),
+			},
+			usage:  map[string]int64{"a": 1900, "b": 1000},
+			counts: calc.PodCount{Selected: 2, Counted: 2},
+		},
+		{
+			name:   "sidecar without a limit makes the pod uncountable",
+			pods:   []*corev1.Pod{gen.Pod("a", gen.InitContainers(gen.Sidecar("proxy", ""))), gen.Pod("b")},
+			usage:  map[string]int64{"a": 900, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 1},
+		},
+		{
+			name:   "request stands in for a missing limit",
+			pods:   []*corev1.Pod{gen.Pod("a", withRequest("app", "", "800")), gen.Pod("b")},
+			usage:  map[string]int64{"a": 700, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"a/app"}},
+		},
+		{
+			name:   "request stands in for a zero limit",
+			pods:   []*corev1.Pod{gen.Pod("a", withRequest("app", "0", "800")), gen.Pod("b")},
+			usage:  map[string]int64{"a": 700, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"a/app"}},
+		},
+		{
+			name:   "no limit and no request",
+			pods:   []*corev1.Pod{gen.Pod("a", withRequest("app", "", "")), gen.Pod("b")},
+			usage:  map[string]int64{"a": 700, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 1},
+		},
+		{
+			name:   "pod-level limit wins over the containers'",
+			pods:   []*corev1.Pod{gen.Pod("a", gen.PodLimit("3000"), withRequest("app", "", "")), gen.Pod("b")},
+			usage:  map[string]int64{"a": 2000, "b": 900},
+			counts: calc.PodCount{Selected: 2, Counted: 2},
+		},
+		{
+			name: "deleted, failed and succeeded pods are ignored",
+			pods: []*corev1.Pod{
+				gen.Pod("a"), gen.Pod("b", gen.Deleting()),
+				gen.Pod("c", gen.WithPhase(corev1.PodFailed)), gen.Pod("d", gen.WithPhase(corev1.PodSucceeded)),
+			},
+			usage:  map[string]int64{"a": 950, "b": 1000, "c": 1000, "d": 1000},
+			counts: calc.PodCount{Selected: 4, Counted: 1, Ignored: 3},
+		},
+		{
+			name:   "pending and missing pods",
+			pods:   []*corev1.Pod{gen.Pod("a"), gen.Pod("b", gen.WithPhase(corev1.PodPending)), gen.Pod("c")},
+			usage:  map[string]int64{"a": 1000},
+			counts: calc.PodCount{Selected: 3, Counted: 1, Missing: 1, Pending: 1},
+		},
+		{
+			name:   "realistic pods",
+			pods:   realistic(3),
+			usage:  map[string]int64{benchmem.RealisticPod(0).Name: 900 << 20, benchmem.RealisticPod(1).Name: 700 << 20},
+			counts: calc.PodCount{Selected: 3, Counted: 2, Missing: 1},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+			in := calc.Input{Spec: gen.MemHpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage, Config: calc.DefaultConfig()}
+			in.Pods = tc.pods
+			full := calc.Decide(in, clk)
+			in.Pods = transformed(t, tc.pods)
+			slim := calc.Decide(in, clk)
+			if diff := cmp.Diff(full, slim); diff != "" {
+				t.Errorf("decision on transformed pods differs (-full +transformed):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.counts, slim.Pods); diff != "" {
+				t.Errorf("pod counts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTransformPodNeverMutatesItsInput(t *testing.T) {
+	for _, p := range append(realistic(2),
+		gen.Pod("a", gen.PodLimit("1Gi"), gen.InitContainers(gen.Sidecar("proxy", "128Mi"))),
+		gen.Pod("b", withRequest("app", "0", "1e3"), gen.Deleting()),
+		gen.Pod("c", withRequest("app", "123456789123456789123456789", "")),
+	) {
+		before := p.DeepCopy()
+		if _, err := TransformPod(p); err != nil {
+			t.Fatal(err)
+		}
+		// reflect.DeepEqual, not cmp: it also sees a Quantity's cached string.
+		if !reflect.DeepEqual(before, p) {
+			t.Errorf("TransformPod changed its input %s:\n%s", p.Name, cmp.Diff(before, p))
+		}
+	}
+}
+
+func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
+	p := benchmem.RealisticPod(7)
+	deleted := metav1.Now()
+	p.DeletionTimestamp = &deleted
+	p.Spec.InitContainers = []corev1.Container{gen.Sidecar("proxy", "128Mi")}
+
+	got, err := TransformPod(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	always := corev1.ContainerRestartPolicyAlways
+	mem := func(q string) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}}
+	}
+	want := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion, Labels: p.Labels,
+			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: &deleted,
+		},
+		Spec: corev1.PodSpec{
+			Containers:     []corev1.Container{{Name: "app", Resources: mem("512Mi")}, {Name: "sidecar", Resources: mem("512Mi")}},
+			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: &always, Resources: mem("128Mi")}},
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("transformed pod (-want +got):\n%s", diff)
+	}
+}
+
+func TestTransformPodKeepsRequestsOnlyWithoutALimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, limit, request string
+		want                 corev1.ResourceRequirements
+	}{
+		{"limit and request", "1Gi", "512Mi", corev1.ResourceRequirements{Limits: memList("1Gi")}},
+		{"request only", "", "512Mi", corev1.ResourceRequirements{Requests: memList("512Mi")}},
+		{"zero limit", "0", "512Mi", corev1.ResourceRequirements{Limits: memList("0"), Requests: memList("512Mi")}},
+		{"neither", "", "", corev1.ResourceRequirements{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := gen.Container("app", tc.limit, tc.request)
+			if c.Resources.Limits == nil {
+				c.Resources.Limits = corev1.ResourceList{}
+			}
+			c.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("1")
+			got, err := TransformPod(gen.Pod("a", gen.Containers(c)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got.(*corev1.Pod).Spec.Containers[0].Resources); diff != "" {
+				t.Errorf("resources (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func memList(q string) corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
+}
+
+func TestTransformPodSharesEqualLimits(t *testing.T) {
+	slim := transformed(t, []*corev1.Pod{
+		gen.Pod("a", withRequest("app", "512Mi", "")),
+		gen.Pod("b", withRequest("app", "512Mi", "")),
+		gen.Pod("c", withRequest("app", "0.5Gi", "")),
+		gen.Pod("d", withRequest("app", "1Gi", "")),
+	})
+	list := func(i int) uintptr { return reflect.ValueOf(slim[i].Spec.Containers[0].Resources.Limits).Pointer() }
+	if list(0) != list(1) || list(0) != list(2) {
+		t.Errorf("512Mi, 512Mi and 0.5Gi got different lists: %x %x %x", list(0), list(1), list(2))
+	}
+	if list(0) == list(3) {
+		t.Errorf("512Mi and 1Gi share a list")
+	}
+}
+
+func TestInternTableIsBounded(t *testing.T) {
+	table := newInternTable(2)
+	for i := range 5 {
+		table.list(resource.MustParse(fmt.Sprint(i + 1)))
+	}
+	if len(table.lists) != 2 {
+		t.Fatalf("table holds %d lists, want 2", len(table.lists))
+	}
+	a, b := table.list(resource.MustParse("5")), table.list(resource.MustParse("5"))
+	if reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() {
+		t.Errorf("a quantity past the bound was interned")
+	}
+	if got := a[corev1.ResourceMemory]; got.Value() != 5 {
+		t.Errorf("list past the bound holds %s, want 5", got.String())
+	}
+}
+
+func TestTransformPodPassesOtherObjectsThrough(t *testing.T) {
+	tomb := cache.DeletedFinalStateUnknown{Key: "default/web-0", Obj: gen.Pod("web-0")}
+	got, err := TransformPod(tomb)
+	if err != nil || !cmp.Equal(got, tomb) {
+		t.Errorf("a tombstone was changed: %v, %v", got, err)
+	}
+	if got, _ := TransformPod(strings.Repeat("x", 3)); got != "xxx" {
+		t.Errorf("a string was changed: %v", got)
+	}
+}
