@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,8 +81,10 @@ type extraArg struct {
 // buildKwokctlConfig renders the KwokctlConfiguration of an environment.
 // Every listener is bound to 127.0.0.1 (kwokctl defaults to 0.0.0.0);
 // admission plugins are on so that webhooks are called; Prometheus reads
-// promConfig (ours) instead of the one kwokctl generates.
-func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiServerArgs []string) ([]byte, error) {
+// promConfig (ours) instead of the one kwokctl generates. extra holds more
+// --key=value flags by component (kube-apiserver, kube-controller-manager,
+// kube-scheduler), appended to the harness's own.
+func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, extra map[Component][]string) ([]byte, error) {
 	cfg := kwokctlConfig{
 		APIVersion: "config.kwok.x-k8s.io/v1alpha1",
 		Kind:       "KwokctlConfiguration",
@@ -131,16 +134,22 @@ func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, apiSer
 			{Name: "kube-scheduler", ExtraArgs: []extraArg{{Key: "leader-elect", Value: "false"}}},
 		},
 	}
-	if len(apiServerArgs) > 0 {
-		patch := componentPatch{Name: "kube-apiserver"}
-		for _, a := range apiServerArgs {
+	for _, name := range []Component{APIServer, ControllerManager, Scheduler} {
+		if len(extra[name]) == 0 {
+			continue
+		}
+		i := slices.IndexFunc(cfg.ComponentsPatches, func(p componentPatch) bool { return p.Name == string(name) })
+		if i < 0 {
+			cfg.ComponentsPatches = append(cfg.ComponentsPatches, componentPatch{Name: string(name)})
+			i = len(cfg.ComponentsPatches) - 1
+		}
+		for _, a := range extra[name] {
 			k, v, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
 			if !ok {
-				return nil, fmt.Errorf("apiserver argument %q: want --key=value", a)
+				return nil, fmt.Errorf("%s argument %q: want --key=value", name, a)
 			}
-			patch.ExtraArgs = append(patch.ExtraArgs, extraArg{Key: k, Value: v})
+			cfg.ComponentsPatches[i].ExtraArgs = append(cfg.ComponentsPatches[i].ExtraArgs, extraArg{Key: k, Value: v})
 		}
-		cfg.ComponentsPatches = append(cfg.ComponentsPatches, patch)
 	}
 	return yaml.Marshal(cfg)
 }

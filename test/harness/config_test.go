@@ -16,7 +16,7 @@ var testPorts = Ports{APIServer: 1001, Etcd: 1002, EtcdPeer: 1003, KwokControlle
 // Prometheus must read our configuration.
 func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 	raw, err := buildKwokctlConfig(Binaries{Kwok: "/b/kwok", Prometheus: "/usr/bin/prometheus"}, testPorts, "/c", "/d/prometheus.yaml",
-		[]string{"--feature-gates=Foo=true"})
+		map[Component][]string{APIServer: {"--feature-gates=Foo=true"}, ControllerManager: {"--kube-api-qps=500"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 			{Key: "storage.tsdb.path", Value: "/d/prometheus-data"},
 		},
 		"kube-apiserver":          {{Key: "feature-gates", Value: "Foo=true"}},
-		"kube-controller-manager": {{Key: "leader-elect", Value: "false"}},
+		"kube-controller-manager": {{Key: "leader-elect", Value: "false"}, {Key: "kube-api-qps", Value: "500"}},
 		"kube-scheduler":          {{Key: "leader-elect", Value: "false"}},
 	}
 	for _, p := range got.ComponentsPatches {
@@ -55,7 +55,7 @@ func TestKwokctlConfigIsLoopbackOnly(t *testing.T) {
 	if len(wantPatches) > 0 {
 		t.Errorf("missing component patches %v", wantPatches)
 	}
-	if _, err := buildKwokctlConfig(Binaries{}, testPorts, "", "", []string{"--no-value"}); err == nil {
+	if _, err := buildKwokctlConfig(Binaries{}, testPorts, "", "", map[Component][]string{APIServer: {"--no-value"}}); err == nil {
 		t.Error("an apiserver argument without a value was accepted")
 	}
 }
@@ -144,5 +144,25 @@ func TestWebhookConfigurationsPointAtLoopback(t *testing.T) {
 		if strings.Join(c.versions, ",") != "v1" {
 			t.Errorf("%s: admissionReviewVersions %v", c.kind, c.versions)
 		}
+	}
+}
+
+func TestNodeScaleArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		podsPerNode int
+		want        []string
+	}{
+		{name: "kwok's default capacity", want: nil},
+		{name: "more pods, same CIDR", podsPerNode: 200, want: []string{"--param", ".allocatable.pods=200"}},
+		{name: "more pods than a /24 holds", podsPerNode: 600, want: []string{"--param", ".allocatable.pods=600", "--param", `.podCIDRs=["10.0.0.0/20"]`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := nodeScaleArgs("c", 3, tc.podsPerNode)
+			base := []string{"scale", "node", "--name", "c", "--replicas", "3", "--param", `.nodeIPs=["127.0.0.1"]`}
+			if want := append(base, tc.want...); !slices.Equal(got, want) {
+				t.Errorf("args = %q, want %q", got, want)
+			}
+		})
 	}
 }

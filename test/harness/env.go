@@ -62,6 +62,13 @@ type Options struct {
 	ScalerArgs []string
 	// APIServerArgs are extra --key=value flags of kube-apiserver.
 	APIServerArgs []string
+	// ControllerManagerArgs and SchedulerArgs are extra --key=value flags of
+	// kube-controller-manager and kube-scheduler, for example a higher
+	// --kube-api-qps so that thousands of pods are created in seconds.
+	ControllerManagerArgs []string
+	SchedulerArgs         []string
+	// NodePods is how many pods each fake node accepts; default kwok's 110.
+	NodePods int
 	// Progress receives one line per step with the elapsed time; default
 	// os.Stderr. Use io.Discard to silence it.
 	Progress io.Writer
@@ -207,7 +214,9 @@ func (e *Env) start(ctx context.Context, opts Options) error {
 	if err := os.WriteFile(promConfig, []byte(buildPrometheusConfig(e.Ports, opts.ScrapeInterval)), 0o644); err != nil {
 		return fmt.Errorf("write Prometheus configuration: %w", err)
 	}
-	kcfg, err := buildKwokctlConfig(e.Binaries, e.Ports, filepath.Join(e.KwokWorkdir, "cache"), promConfig, opts.APIServerArgs)
+	kcfg, err := buildKwokctlConfig(e.Binaries, e.Ports, filepath.Join(e.KwokWorkdir, "cache"), promConfig, map[Component][]string{
+		APIServer: opts.APIServerArgs, ControllerManager: opts.ControllerManagerArgs, Scheduler: opts.SchedulerArgs,
+	})
 	if err != nil {
 		return err
 	}
@@ -234,8 +243,7 @@ func (e *Env) start(ctx context.Context, opts Options) error {
 	if err := e.applyKwokMetrics(ctx); err != nil {
 		return err
 	}
-	if _, err := e.kwokctl(ctx, "scale", "node", "--name", e.Name, "--replicas", fmt.Sprint(e.Nodes),
-		"--param", `.nodeIPs=["127.0.0.1"]`); err != nil {
+	if _, err := e.kwokctl(ctx, nodeScaleArgs(e.Name, e.Nodes, opts.NodePods)...); err != nil {
 		return err
 	}
 	if !opts.SkipCRD {
@@ -268,6 +276,22 @@ func (e *Env) start(ctx context.Context, opts Options) error {
 	}
 	p.step("Local control plane ready (%s)", e.ReadyAfter)
 	return nil
+}
+
+// nodeScaleArgs is the kwokctl command that adds the fake nodes: node i has
+// the InternalIP 127.0.0.1+i (loopback: Prometheus scrapes kwok's per-node
+// endpoints there). With more pods than kwok's 110, each node gets a pod
+// CIDR wide enough to give each pod an address (kwok's default is a /24);
+// nothing ever connects to these addresses.
+func nodeScaleArgs(cluster string, nodes, podsPerNode int) []string {
+	args := []string{"scale", "node", "--name", cluster, "--replicas", fmt.Sprint(nodes), "--param", `.nodeIPs=["127.0.0.1"]`}
+	if podsPerNode > 0 {
+		args = append(args, "--param", fmt.Sprintf(".allocatable.pods=%d", podsPerNode))
+		if podsPerNode > 250 {
+			args = append(args, "--param", `.podCIDRs=["10.0.0.0/20"]`)
+		}
+	}
+	return args
 }
 
 // Attach finds the environment that Start left in dir (make up) from
