@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 )
@@ -124,24 +125,11 @@ func CacheProfile(ctx context.Context, n int, transform cache.TransformFunc, bas
 		return 0, err
 	}
 
-	opts := []kubeinformers.SharedInformerOption{}
-	if transform != nil {
-		opts = append(opts, kubeinformers.WithTransform(transform))
+	informer, stop, err := syncedPodInformer(ctx, client, n, transform)
+	if err != nil {
+		return 0, err
 	}
-	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, 0, opts...)
-	informer := factory.Core().V1().Pods().Informer()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		factory.Shutdown()
-	}()
-	factory.Start(runCtx.Done())
-	if !cache.WaitForCacheSync(runCtx.Done(), informer.HasSynced) {
-		return 0, fmt.Errorf("pod informer did not sync")
-	}
-	if got := len(informer.GetStore().ListKeys()); got != n {
-		return 0, fmt.Errorf("informer holds %d pods, want %d", got, n)
-	}
+	defer stop()
 	after := liveHeap()
 	// The heap profile is as of the last GC, the one liveHeap just ran.
 	if err := writeHeapProfile(synced); err != nil {
@@ -153,6 +141,32 @@ func CacheProfile(ctx context.Context, n int, transform cache.TransformFunc, bas
 		return 0, nil
 	}
 	return after - before, nil
+}
+
+// syncedPodInformer starts a pod informer with transform (nil for none) and
+// waits until it holds n pods. stop ends it.
+func syncedPodInformer(ctx context.Context, client kubernetes.Interface, n int, transform cache.TransformFunc) (cache.SharedIndexInformer, func(), error) {
+	opts := []kubeinformers.SharedInformerOption{}
+	if transform != nil {
+		opts = append(opts, kubeinformers.WithTransform(transform))
+	}
+	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, 0, opts...)
+	informer := factory.Core().V1().Pods().Informer()
+	runCtx, cancel := context.WithCancel(ctx)
+	stop := func() {
+		cancel()
+		factory.Shutdown()
+	}
+	factory.Start(runCtx.Done())
+	if !cache.WaitForCacheSync(runCtx.Done(), informer.HasSynced) {
+		stop()
+		return nil, nil, fmt.Errorf("pod informer did not sync")
+	}
+	if got := len(informer.GetStore().ListKeys()); got != n {
+		stop()
+		return nil, nil, fmt.Errorf("informer holds %d pods, want %d", got, n)
+	}
+	return informer, stop, nil
 }
 
 func writeHeapProfile(w io.Writer) error {

@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -211,24 +210,11 @@ func CacheFromServer(ctx context.Context, url, contentType string, n int, transf
 	if err != nil {
 		return ProcessMemory{}, fmt.Errorf("create client: %w", err)
 	}
-	opts := []kubeinformers.SharedInformerOption{}
-	if transform != nil {
-		opts = append(opts, kubeinformers.WithTransform(transform))
+	informer, stop, err := syncedPodInformer(ctx, client, n, transform)
+	if err != nil {
+		return ProcessMemory{}, err
 	}
-	factory := kubeinformers.NewSharedInformerFactoryWithOptions(client, 0, opts...)
-	informer := factory.Core().V1().Pods().Informer()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		factory.Shutdown()
-	}()
-	factory.Start(runCtx.Done())
-	if !cache.WaitForCacheSync(runCtx.Done(), informer.HasSynced) {
-		return ProcessMemory{}, fmt.Errorf("pod informer did not sync")
-	}
-	if got := len(informer.GetStore().ListKeys()); got != n {
-		return ProcessMemory{}, fmt.Errorf("informer holds %d pods, want %d", got, n)
-	}
+	defer stop()
 	heap := liveHeap()
 	peak, rss, err := procRSS()
 	if err != nil {
