@@ -32,7 +32,9 @@ type Lookup interface {
 	// may target a workload named targetName (callers match the target).
 	HorizontalPodAutoscalers(ctx context.Context, namespace, targetName string) ([]autoscalingv2.HorizontalPodAutoscaler, error)
 	// PodTemplate returns the pod template of the workload gk/name, or
-	// ErrUnsupportedKind when this Lookup cannot read that kind.
+	// ErrUnsupportedKind when this Lookup cannot read that kind. A cached
+	// template may hold only its containers' names, resources and restart
+	// policies (TrimForCache).
 	PodTemplate(ctx context.Context, namespace string, gk schema.GroupKind, name string) (*corev1.PodTemplateSpec, error)
 	// LimitRanges returns the LimitRanges of namespace.
 	LimitRanges(ctx context.Context, namespace string) ([]corev1.LimitRange, error)
@@ -49,8 +51,8 @@ type clientLookup struct {
 }
 
 // NewClientLookup returns a Lookup that reads directly from the apiserver
-// through kube and the MemHpa clientset (no cache: admissions are rare, and a
-// workload created a moment ago must be found).
+// through kube and the MemHpa clientset, with no cache: the fallback of
+// CachedLookup, for a workload created a moment ago.
 func NewClientLookup(kube kubernetes.Interface, memhpa versioned.Interface) Lookup {
 	return &clientLookup{kube: kube, memhpa: memhpa}
 }

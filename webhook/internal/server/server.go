@@ -99,6 +99,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The informers list and watch once; live reads are only the fallback
+	// for a workload the cache has not seen yet. client-go's default 5 QPS
+	// would queue a burst of those behind its limiter; rely on API priority
+	// and fairness instead, as the scaler does.
+	restCfg.QPS, restCfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("build Kubernetes client: %w", err)
@@ -109,8 +114,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	logger.Info("Reading the cluster for cross-object checks", "config", source, "host", restCfg.Host)
 
-	s := New(cfg, admission.NewDefaulter(),
-		admission.NewValidator(admission.NewClientLookup(kube, memhpa), cfg.LookupTimeout))
+	lookup, err := admission.NewCachedLookup(kube, memhpa, admission.NewClientLookup(kube, memhpa))
+	if err != nil {
+		return err
+	}
+	lookup.Start(ctx)
+
+	s := New(cfg, admission.NewDefaulter(), admission.NewValidator(lookup, cfg.LookupTimeout))
+	// Until the caches have synced the lookup reads live (slow, but right):
+	// keep the pod out of the Service until then.
+	s.ReadyWhen("informer caches not synced", lookup.Synced)
 
 	secure, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.SecurePort)))
 	if err != nil {
@@ -149,8 +162,10 @@ type Server struct {
 	metrics *metrics
 	// shuttingDown turns /readyz red as soon as shutdown begins.
 	shuttingDown atomic.Bool
-	secure       *http.Server
-	health       *http.Server
+	// readyChecks turn /readyz red while one of them is false.
+	readyChecks []readyCheck
+	secure      *http.Server
+	health      *http.Server
 }
 
 // New returns a server answering /mutate with mutator and /validate with
@@ -199,6 +214,34 @@ func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
 	return s
+}
+
+// readyCheck is a condition of readiness and what /readyz says when it fails.
+type readyCheck struct {
+	why   string
+	ready func() bool
+}
+
+// ReadyWhen makes /readyz fail with why while ready returns false. Call it
+// before Serve.
+func (s *Server) ReadyWhen(why string, ready func() bool) {
+	s.readyChecks = append(s.readyChecks, readyCheck{why: why, ready: ready})
+}
+
+// notReady is why the server is not ready, or "" when it is.
+func (s *Server) notReady() string {
+	if s.shuttingDown.Load() {
+		return "shutting down"
+	}
+	if !s.certificateLoaded() {
+		return "no serving certificate loaded"
+	}
+	for _, c := range s.readyChecks {
+		if !c.ready() {
+			return c.why
+		}
+	}
+	return ""
 }
 
 // Serve serves the webhook on secure (TLS) and the probes and metrics on
@@ -271,7 +314,8 @@ func serveErr(err error) error {
 
 // healthRouter serves the probe port. /healthz is red until a certificate is
 // loaded (a webhook without one fails every TLS handshake); /readyz is also
-// red once shutdown begins; /livez is green while the process serves.
+// red while a ReadyWhen check fails and once shutdown begins; /livez is green
+// while the process serves.
 func (s *Server) healthRouter() http.Handler {
 	router := chi.NewRouter()
 	router.Use(recoverPanics)
@@ -279,12 +323,8 @@ func (s *Server) healthRouter() http.Handler {
 		writeCheck(w, s.certificateLoaded(), "no serving certificate loaded")
 	})
 	router.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
-		case s.shuttingDown.Load():
-			writeCheck(w, false, "shutting down")
-		default:
-			writeCheck(w, s.certificateLoaded(), "no serving certificate loaded")
-		}
+		why := s.notReady()
+		writeCheck(w, why == "", why)
 	})
 	router.Get("/livez", func(w http.ResponseWriter, _ *http.Request) {
 		writeCheck(w, true, "")

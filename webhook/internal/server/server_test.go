@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,9 +67,18 @@ type testServer struct {
 	done      chan error
 	clientTLS *tls.Config
 	https     *http.Client
+	// readyChecks are given to Server.ReadyWhen.
+	readyChecks []readyCheck
 }
 
 type serverOption func(*testServer, *Config)
+
+// readyWhen adds a readiness condition (Server.ReadyWhen).
+func readyWhen(why string, ready func() bool) serverOption {
+	return func(ts *testServer, _ *Config) {
+		ts.readyChecks = append(ts.readyChecks, readyCheck{why: why, ready: ready})
+	}
+}
 
 // withoutCertificate starts the server before any certificate is on disk.
 func withoutCertificate() serverOption {
@@ -114,6 +124,9 @@ func startServer(t testing.TB, mutator, validator admission.Reviewer, opts ...se
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, ts.cancel = context.WithCancel(ctx)
 	s := New(cfg, mutator, validator)
+	for _, c := range ts.readyChecks {
+		s.ReadyWhen(c.why, c.ready)
+	}
 	go func() { ts.done <- s.Serve(ctx, secure, health) }()
 	t.Cleanup(func() {
 		ts.cancel()
@@ -480,6 +493,22 @@ func TestHealthzFailsUntilACertificateIsLoaded(t *testing.T) {
 	got, err := ts.servedSerial()
 	if err != nil || got.Cmp(want) != 0 {
 		t.Errorf("served serial %v (err %v), want %v", got, err, want)
+	}
+}
+
+func TestReadyzFailsUntilTheCachesHaveSynced(t *testing.T) {
+	var synced atomic.Bool
+	ts := startServer(t, allowWithPatch, allowWithPatch, readyWhen("informer caches not synced", synced.Load))
+	ts.waitServing()
+	if code, body := ts.get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "informer caches not synced") {
+		t.Errorf("/readyz before the sync: %d %q, want 503 and why", code, body)
+	}
+	if code, body := ts.get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz before the sync: %d %q, want 200 (the process is healthy, only not ready)", code, body)
+	}
+	synced.Store(true)
+	if code, body := ts.get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz after the sync: %d %q, want 200", code, body)
 	}
 }
 
