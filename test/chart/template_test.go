@@ -411,6 +411,7 @@ func checkRBAC(t *testing.T, r rendered, want expectation) {
 			t.Errorf("rule grants a destructive or escalating verb: %+v", rule)
 		}
 	}
+	checkClusterRoleReads(t, cr.Rules)
 	got := map[string][]string{}
 	for _, rule := range cr.Rules {
 		for _, res := range rule.Resources {
@@ -436,6 +437,59 @@ func checkRBAC(t *testing.T, r rendered, want expectation) {
 	crb := into[rbacv1.ClusterRoleBinding](t, r.one(t, "ClusterRoleBinding"))
 	if len(crb.Subjects) != 1 || crb.Subjects[0].Name != sa.GetName() || crb.Subjects[0].Namespace != releaseNS || crb.RoleRef.Name != cr.Name {
 		t.Errorf("ClusterRoleBinding = %+v, want %s bound to %s/%s", crb, cr.Name, releaseNS, sa.GetName())
+	}
+}
+
+// clusterRoleGrants are the ClusterRole's grants other than /scale, by
+// "group/resource", and who needs them. The check goes both ways: nothing
+// more than needed, nothing missing.
+var clusterRoleGrants = map[string][]string{
+	// Scaler informer and status; webhook informer (another MemHpa on the target).
+	"autoscaling.memhpa.io/memhpas":        {"get", "list", "watch"},
+	"autoscaling.memhpa.io/memhpas/status": {"patch", "update"},
+	// Scaler informer: readiness and limits of the targets' pods.
+	"/pods": {"list", "watch"},
+	// Webhook informers of pod templates, with a get for one not cached yet;
+	// ReplicaSets are read by get only (not cached).
+	"apps/deployments":  {"get", "list", "watch"},
+	"apps/statefulsets": {"get", "list", "watch"},
+	"apps/replicasets":  {"get"},
+	// Webhook informer: an HPA on the same target (get: its live fallback).
+	"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
+	// Webhook informer: a LimitRange's default memory limit.
+	"/limitranges": {"list", "watch"},
+	// Scaler events.
+	"/events":              {"create", "patch"},
+	"events.k8s.io/events": {"create", "patch"},
+}
+
+func checkClusterRoleReads(t *testing.T, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, rule := range rules {
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				if strings.HasSuffix(res, "/scale") {
+					continue
+				}
+				key := g + "/" + res
+				got[key] = append(got[key], rule.Verbs...)
+			}
+		}
+	}
+	for key, verbs := range got {
+		slices.Sort(verbs)
+		got[key] = slices.Compact(verbs)
+	}
+	for key, want := range clusterRoleGrants {
+		if !slices.Equal(got[key], want) {
+			t.Errorf("ClusterRole grants %s %v, want %v", key, got[key], want)
+		}
+	}
+	for key, verbs := range got {
+		if _, ok := clusterRoleGrants[key]; !ok {
+			t.Errorf("ClusterRole grants %s %v, which nothing needs", key, verbs)
+		}
 	}
 }
 
