@@ -23,7 +23,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one webhook load run")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent webhook clients")
 	flag.StringVar(&o.out, "out", "", "page to write (default <repo>/docs/performance.md)")
-	flag.StringVar(&o.sections, "sections", "webhook,reaction,memory", "comma-separated sections to run")
+	flag.StringVar(&o.sections, "sections", "webhook,scale,reaction,memory", "comma-separated sections to run")
+	flag.DurationVar(&o.scalePeriod, "scale-period", 15*time.Second, "--sync-period of the scaler in the scale section")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,6 +41,8 @@ type options struct {
 	clients  int
 	out      string
 	sections string
+	// scalePeriod is the scaler's sync period in the scale section.
+	scalePeriod time.Duration
 }
 
 func (o options) want(s string) bool {
@@ -64,6 +67,11 @@ func run(ctx context.Context, o options) error {
 	if o.want("memory") {
 		if err := benchMemory(ctx, root, o, page); err != nil {
 			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	if o.want("scale") {
+		if err := benchScale(ctx, o, page); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 	}
 	if o.want("webhook") || o.want("reaction") {

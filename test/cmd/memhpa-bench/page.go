@@ -28,7 +28,7 @@ func newPage(root string, o options) *page {
 	fmt.Fprintf(&b, "| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "| machine | %s |\n", machine())
 	fmt.Fprintf(&b, "| Go | %s |\n", runtime.Version())
-	fmt.Fprintf(&b, "| reproduce | `make bench` (runs=%d, webhook load %s × %d clients) |\n\n", o.runs, o.duration, o.clients)
+	fmt.Fprintf(&b, "| reproduce | `make bench` (runs=%d, webhook load %s × %d clients, scaler sync period %s at scale) |\n\n", o.runs, o.duration, o.clients, o.scalePeriod)
 	fmt.Fprintf(&b, "Every figure is the median of %d runs. Each is compared with a baseline measured in the same command, "+
 		"alternating with it, so the ratios hold on a busy or shared machine where absolute numbers do not.\n", o.runs)
 	return &page{header: b.String()}
@@ -37,7 +37,7 @@ func newPage(root string, o options) *page {
 func (p *page) add(s string) { p.sections = append(p.sections, s) }
 
 func (p *page) String() string {
-	slices.Sort(p.sections) // each starts with "## N."
+	slices.Sort(p.sections) // each starts with "## N.": 1 webhook, 2 scale, 3 reaction, 4 memory
 	return p.header + "\n" + strings.Join(p.sections, "\n")
 }
 
