@@ -25,7 +25,7 @@ import (
 // figures only mean something if the pods are not toy objects.
 func RealisticPod(i int) *corev1.Pod {
 	name := fmt.Sprintf("web-%d-7c9d8f6b5d-%05d", i/5, i)
-	ns := fmt.Sprintf("team-%d", i%20)
+	ns := fmt.Sprintf("team-%d", (i/5)%20) // the five pods of a ReplicaSet share its namespace
 	start := metav1.NewTime(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	mem := resource.MustParse("512Mi")
 	container := func(n string) corev1.Container {

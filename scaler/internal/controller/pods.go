@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,8 +30,11 @@ import (
 //
 // Memory quantities are interned: every pod whose container has a 512Mi limit
 // shares one ResourceList, which is most of the saving (a one-entry map costs
-// about 670 bytes). Cached objects are never mutated (sample-controller's
-// rule), so sharing is safe. Anything that is not a pod, such as a
+// about 670 bytes). So are the slimmed container lists and the label sets,
+// which the pods of one ReplicaSet have in common (two containers cost 816
+// bytes, a small map about 340), the namespace and the container names.
+// Cached objects are never mutated (sample-controller's rule), so sharing is
+// safe. Anything that is not a pod, such as a
 // tombstone, passes through. The input is never modified.
 func TransformPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
@@ -38,10 +45,10 @@ func TransformPod(obj any) (any, error) {
 		TypeMeta: pod.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              pod.Name,
-			Namespace:         pod.Namespace,
+			Namespace:         unique.Make(pod.Namespace).Value(),
 			UID:               pod.UID,
 			ResourceVersion:   pod.ResourceVersion,
-			Labels:            pod.Labels,
+			Labels:            sharedLabels(pod.Labels),
 			CreationTimestamp: pod.CreationTimestamp,
 			DeletionTimestamp: pod.DeletionTimestamp,
 		},
@@ -59,17 +66,37 @@ func TransformPod(obj any) (any, error) {
 }
 
 func slimContainers(cs []corev1.Container) []corev1.Container {
-	if cs == nil {
+	if len(cs) == 0 {
 		return nil
 	}
 	out := make([]corev1.Container, len(cs))
+	var key []byte
 	for i := range cs {
 		c := &cs[i]
-		out[i].Name = c.Name
+		out[i].Name = unique.Make(c.Name).Value()
 		out[i].RestartPolicy = c.RestartPolicy
 		out[i].Resources.Limits, out[i].Resources.Requests = memoryOnly(&c.Resources)
+		key = appendKey(key, c.Name)
+		key = appendKey(key, restartPolicyKey(c.RestartPolicy))
+		key = appendKey(key, memoryKey(out[i].Resources.Limits))
+		key = appendKey(key, memoryKey(out[i].Resources.Requests))
 	}
-	return out
+	return containerLists.get(string(key), func() []corev1.Container { return out })
+}
+
+func restartPolicyKey(p *corev1.ContainerRestartPolicy) string {
+	if p == nil {
+		return "-"
+	}
+	return "=" + string(*p)
+}
+
+func memoryKey(l corev1.ResourceList) string {
+	q, ok := l[corev1.ResourceMemory]
+	if !ok {
+		return "-"
+	}
+	return "=" + q.String()
 }
 
 // memoryOnly returns the memory limit and, only when there is no positive
@@ -88,41 +115,74 @@ func memoryOnly(r *corev1.ResourceRequirements) (limits, requests corev1.Resourc
 	return limits, requests
 }
 
-// maxInterned bounds the shared lists: a cluster has a handful of distinct
-// memory limits, but nothing stops it from having a million, and the table
-// must not grow with them. Past the bound, a pod gets its own list, as it
-// would without interning.
-const maxInterned = 1024
-
-var memoryLists = newInternTable(maxInterned)
-
-// internTable hands out one-entry memory ResourceLists, one per canonical
-// quantity, to at most max quantities.
-type internTable struct {
-	mu    sync.Mutex
-	max   int
-	lists map[string]corev1.ResourceList
-}
-
-func newInternTable(limit int) *internTable {
-	return &internTable{max: limit, lists: map[string]corev1.ResourceList{}}
-}
-
 // memoryList returns a ResourceList holding only q as memory, shared between
 // all callers with a quantity of the same canonical form (q.String(), which
 // is what the apiserver serialises): such quantities are equal in value.
-func memoryList(q resource.Quantity) corev1.ResourceList { return memoryLists.list(q) }
+func memoryList(q resource.Quantity) corev1.ResourceList {
+	return memoryLists.get(q.String(), func() corev1.ResourceList { return corev1.ResourceList{corev1.ResourceMemory: q} })
+}
 
-func (t *internTable) list(q resource.Quantity) corev1.ResourceList {
-	key := q.String()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if l, ok := t.lists[key]; ok {
+// sharedLabels returns a copy of l shared by every pod with the same labels.
+// A copy: the cache must not hold the map of an object it was handed.
+func sharedLabels(l map[string]string) map[string]string {
+	if len(l) == 0 {
 		return l
 	}
-	l := corev1.ResourceList{corev1.ResourceMemory: q}
-	if len(t.lists) < t.max {
-		t.lists[key] = l
+	var key []byte
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		key = appendKey(appendKey(key, k), l[k])
 	}
-	return l
+	return labelSets.get(string(key), func() map[string]string { return maps.Clone(l) })
+}
+
+// appendKey appends s prefixed with its length, so that a key built of
+// several strings names one sequence of strings whatever they contain.
+func appendKey(key []byte, s string) []byte {
+	key = strconv.AppendInt(key, int64(len(s)), 10)
+	return append(append(key, ':'), s...)
+}
+
+// The bounds of the shared tables. A cluster has a handful of memory limits
+// but a label set and a container list per ReplicaSet, and each rollout
+// brings new ones while nothing says when one is no longer used: a full table
+// starts again empty (pods cached before keep what they share, later pods
+// share anew), so its cost is at most this many stale entries (a few hundred
+// bytes each).
+const (
+	maxMemoryLists   = 1024
+	maxLabelSets     = 8192
+	maxContainerSets = 8192
+)
+
+var (
+	memoryLists    = newSharedTable[corev1.ResourceList](maxMemoryLists)
+	labelSets      = newSharedTable[map[string]string](maxLabelSets)
+	containerLists = newSharedTable[[]corev1.Container](maxContainerSets)
+)
+
+// sharedTable hands out one value per key to every caller, for at most max
+// keys at a time.
+type sharedTable[V any] struct {
+	mu     sync.Mutex
+	max    int
+	values map[string]V
+}
+
+func newSharedTable[V any](max int) *sharedTable[V] {
+	return &sharedTable[V]{max: max, values: map[string]V{}}
+}
+
+// get returns the value shared under key, making it with build when there is none.
+func (t *sharedTable[V]) get(key string, build func() V) V {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.values[key]; ok {
+		return v
+	}
+	if len(t.values) >= t.max {
+		clear(t.values)
+	}
+	v := build()
+	t.values[key] = v
+	return v
 }

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -234,20 +233,73 @@ func TestTransformPodSharesEqualLimits(t *testing.T) {
 	}
 }
 
-func TestInternTableIsBounded(t *testing.T) {
-	table := newInternTable(2)
-	for i := range 5 {
-		table.list(resource.MustParse(fmt.Sprint(i + 1)))
+func TestTransformPodSharesEqualLabelSets(t *testing.T) {
+	in := []*corev1.Pod{
+		gen.Pod("a", gen.WithLabels(map[string]string{"app": "web", "pod-template-hash": "abc"})),
+		gen.Pod("b", gen.WithLabels(map[string]string{"pod-template-hash": "abc", "app": "web"})),
+		gen.Pod("c", gen.WithLabels(map[string]string{"app": "web", "pod-template-hash": "def"})),
+		gen.Pod("d", gen.WithLabels(map[string]string{"app": "web3:pod-template-hash3:abc"})),
 	}
-	if len(table.lists) != 2 {
-		t.Fatalf("table holds %d lists, want 2", len(table.lists))
+	slim := transformed(t, in)
+	set := func(i int) uintptr { return reflect.ValueOf(slim[i].Labels).Pointer() }
+	if set(0) != set(1) {
+		t.Errorf("equal label sets are not shared")
 	}
-	a, b := table.list(resource.MustParse("5")), table.list(resource.MustParse("5"))
-	if reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() {
-		t.Errorf("a quantity past the bound was interned")
+	if set(0) == set(2) || set(0) == set(3) || set(2) == set(3) {
+		t.Errorf("different label sets are shared")
 	}
-	if got := a[corev1.ResourceMemory]; got.Value() != 5 {
-		t.Errorf("list past the bound holds %s, want 5", got.String())
+	for i, p := range in {
+		if diff := cmp.Diff(p.Labels, slim[i].Labels); diff != "" {
+			t.Errorf("labels of %s (-in +cached):\n%s", p.Name, diff)
+		}
+	}
+	// The cache holds a copy: a later change to the decoded object does not reach it.
+	in[0].Labels["app"] = "changed"
+	if slim[1].Labels["app"] != "web" {
+		t.Errorf("the cached label set is the input's map")
+	}
+}
+
+func TestTransformPodSharesEqualContainerLists(t *testing.T) {
+	slim := transformed(t, []*corev1.Pod{
+		gen.Pod("a", gen.Containers(gen.Container("app", "1Gi", "512Mi"), gen.Container("log", "", "64Mi"))),
+		gen.Pod("b", gen.Containers(gen.Container("app", "1Gi", "256Mi"), gen.Container("log", "", "64Mi"))),
+		gen.Pod("c", gen.Containers(gen.Container("app", "1Gi", ""), gen.Container("log", "", "32Mi"))),
+		gen.Pod("d", gen.Containers(gen.Container("app", "1Gi", ""), gen.Container("log", "64Mi", ""))),
+		gen.Pod("e", gen.Containers(gen.Container("app", "1Gi", ""), gen.Sidecar("log", "64Mi"))),
+		gen.Pod("f", gen.Containers(gen.Container("app", "1Gi", "")), gen.InitContainers(gen.Container("log", "", "64Mi"))),
+	})
+	list := func(i int) uintptr { return reflect.ValueOf(slim[i].Spec.Containers).Pointer() }
+	// a and b differ only in a request that the limit makes unread.
+	if list(0) != list(1) {
+		t.Errorf("equal slimmed container lists are not shared")
+	}
+	for i := 1; i < len(slim); i++ {
+		for j := i + 1; j < len(slim); j++ {
+			if list(i) == list(j) {
+				t.Errorf("pods %s and %s share a container list: %+v, %+v", slim[i].Name, slim[j].Name, slim[i].Spec.Containers, slim[j].Spec.Containers)
+			}
+		}
+	}
+}
+
+func TestSharedTableStartsAgainWhenFull(t *testing.T) {
+	table := newSharedTable[map[string]string](2)
+	build := func(v string) func() map[string]string { return func() map[string]string { return map[string]string{"app": v} } }
+	first := table.get("a", build("a"))
+	if again := table.get("a", build("other")); again["app"] != "a" {
+		t.Fatalf("a key got a new value: %v", again)
+	}
+	table.get("b", build("b"))
+	table.get("c", build("c"))
+	if len(table.values) != 1 {
+		t.Fatalf("table holds %d values after overflowing, want 1", len(table.values))
+	}
+	if again := table.get("a", build("a")); reflect.ValueOf(again).Pointer() == reflect.ValueOf(first).Pointer() {
+		t.Errorf("a value from before the table started again")
+	}
+	if sharedLabels(nil) != nil {
+		t.Errorf("nil labels became a map")
 	}
 }
 
