@@ -285,7 +285,9 @@ func TestTransformPodSharesEqualContainerLists(t *testing.T) {
 
 func TestSharedTableStartsAgainWhenFull(t *testing.T) {
 	table := newSharedTable[map[string]string](2)
-	build := func(v string) func() map[string]string { return func() map[string]string { return map[string]string{"app": v} } }
+	build := func(v string) func() map[string]string {
+		return func() map[string]string { return map[string]string{"app": v} }
+	}
 	first := table.get("a", build("a"))
 	if again := table.get("a", build("other")); again["app"] != "a" {
 		t.Fatalf("a key got a new value: %v", again)
