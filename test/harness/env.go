@@ -238,6 +238,11 @@ func (e *Env) start(ctx context.Context, opts Options) error {
 	if err := e.WaitAPIServerReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
+	// On a busy machine the controller-manager gives up when the apiserver
+	// is not healthy within its first 30 s, and nothing would create pods.
+	if err := e.restartExited(ctx, ControllerManager, Scheduler, KwokController); err != nil {
+		return err
+	}
 
 	p.step("Configuring kwok's per-node memory metrics and adding %d fake node(s) on 127.0.0.1", e.Nodes)
 	if err := e.applyKwokMetrics(ctx); err != nil {
