@@ -59,18 +59,24 @@ type scaleRun struct {
 // benchScale measures one full cycle of the scaler over 1,000 MemHpas and
 // 5,000 kwok pods with real Prometheus, with its one batched query per cycle
 // and, as the baseline, with one query per MemHpa, alternating.
-func benchScale(ctx context.Context, o options, p *page) error {
+func benchScale(ctx context.Context, o options, p *page) (err error) {
 	dir, err := os.MkdirTemp("", "memhpa-bench-scale-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	// The control plane's logs are kept when the section fails.
+	defer func() {
+		if err == nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	// The controller-manager's and scheduler's default 20 and 50 QPS would
 	// take minutes over 5,000 pods; every node keeps a loopback IP.
 	fast := []string{"--kube-api-qps=500", "--kube-api-burst=1000"}
 	env, err := harness.Start(ctx, harness.Options{
 		Dir: dir, Nodes: scaleNodes, NodePods: scaleNodePods, ScrapeInterval: 15 * time.Second,
-		ControllerManagerArgs: fast, SchedulerArgs: fast,
+		ControllerManagerArgs: append(fast, "--concurrent-replicaset-syncs=20", "--concurrent-deployment-syncs=20"),
+		SchedulerArgs:         fast,
 	})
 	if err != nil {
 		return fmt.Errorf("start the local control plane: %w", err)
@@ -162,14 +168,16 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	want := int32(scaleWorkloads * scaleReplicas)
-	err = harness.Poll(ctx, 15*time.Minute, 5*time.Second, func(ctx context.Context) (bool, error) {
-		list, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	// Minutes on a busy machine: the ReplicaSet controller, the scheduler
+	// and kwok share its cores. ReplicaSets' status is the freshest count.
+	err = harness.Poll(ctx, 30*time.Minute, 10*time.Second, func(ctx context.Context) (bool, error) {
+		list, err := kube.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err
 		}
 		var ready int32
-		for _, d := range list.Items {
-			ready += d.Status.ReadyReplicas
+		for _, rs := range list.Items {
+			ready += rs.Status.ReadyReplicas
 		}
 		env.Logf("[bench] %d of %d pods ready", ready, want)
 		return ready >= want, nil
