@@ -125,7 +125,7 @@ func benchWebhook(ctx context.Context, env *harness.Env, o options, p *page) err
 	var s strings.Builder
 	fmt.Fprintf(&s, "## 1. Webhook: throughput and latency of /validate\n\n")
 	fmt.Fprintf(&s, "A realistic CREATE review of a MemHpa with a behavior (its target exists and has memory limits, so every "+
-		"cross-object check reads the apiserver), over TLS with keep-alive, %d concurrent clients, %s per run. "+
+		"cross-object check runs; the webhook reads them from its informer caches), over TLS with keep-alive, %d concurrent clients, %s per run. "+
 		"Baseline: a minimal Go TLS server with the same TLS settings returning a canned allowed review "+
 		"(test/bench/baseline.go). The webhook runs as its real binary against the local control plane's apiserver.\n\n", o.clients, o.duration)
 	fmt.Fprintf(&s, "| figure | memhpa webhook | baseline | ratio / goal |\n|---|---|---|---|\n")
@@ -135,9 +135,40 @@ func benchWebhook(ctx context.Context, env *harness.Env, o options, p *page) err
 	fmt.Fprintf(&s, "| p99 at half the webhook's peak (%.0f/s offered, %.0f/s served) | %s | %s | goal ≤ 5 ms: %s |\n\n",
 		peak/2, bench.Median(halfRate), ms(hp99), ms(bench.Median(halfBaseP99)), verdict(hp99 <= 5))
 	fmt.Fprintf(&s, "Per run (reviews/s): webhook %s; baseline %s.\n", floats(wRate), floats(bRate))
+	if ratio < 0.85 || hp99 > 5 {
+		fmt.Fprintf(&s, "\n**Missed by:**")
+		if ratio < 0.85 {
+			fmt.Fprintf(&s, " throughput %.2f of the baseline, %.2f short of 0.85 (%.0f%% of the goal's rate);", ratio, 0.85-ratio, 100*ratio/0.85)
+		}
+		if hp99 > 5 {
+			fmt.Fprintf(&s, " p99 at half peak %s, %s over 5 ms (%.1f× the goal);", ms(hp99), ms(hp99-5), hp99/5)
+		}
+		s.WriteString(" the load generator, the webhook, the apiserver and the baseline share the same cores, " +
+			"so the latencies include waiting for a CPU.\n\n" + webhookProfile)
+	}
 	p.add(s.String())
 	return nil
 }
+
+// webhookProfile is what a CPU profile of the webhook's own work shows as the
+// cost of a review (in process, without TLS and the network, so the
+// baseline's share is not in it). It is the result of a profile taken by
+// hand; the page says how to take it again.
+const webhookProfile = `Where a review's CPU goes (` + "`cd webhook && go test -run '^$' -bench Validate -benchtime 20000x -cpuprofile /tmp/webhook-cpu.out ./internal/server/`" + `, then ` + "`go tool pprof -top -cum /tmp/webhook-cpu.out`" + `; profile of 2026-11-27 at 3c7cc35, cumulative share of all samples, so they overlap; the handler is 60%):
+
+| cost | share |
+|---|---|
+| JSON decoding (sigs.k8s.io/json, case-sensitive): the AdmissionReview, then its object again as a MemHpa | 37% (review 22.6%, MemHpa 15.9%) |
+| garbage collection (mark workers, write barriers) | ~12% |
+| field validation (` + "`validation.Validate`" + `, mostly ObjectMeta: labels and annotations) | 5.8% |
+| cross-object checks from the informer caches (index reads, copies, three goroutines) | 6.1% (copy of the pod template 2.4%) |
+| building the test request (benchmark harness, not the webhook) | 7.6% |
+| response encoding (encoding/json) | 2.4% |
+| reading the body | 2.1% |
+| Prometheus counters and histogram | 1.2% |
+
+Before the caches every review made four apiserver reads behind client-go's 5 QPS limiter (284 reviews/s, p99 2 s). What is left is decoding: the canned baseline decodes nothing. Per review the webhook allocates 214 objects (22 KB), the canned handler 22 (6.7 KB).
+`
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
