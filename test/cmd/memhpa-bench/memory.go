@@ -72,9 +72,13 @@ func benchMemory(ctx context.Context, root string, o options, p *page) error {
 		fmt.Fprintf(&b, "Missed by %s.\n\n", miss)
 	}
 	fmt.Fprintf(&b, "Where the transformed cache's bytes go: heap profile of the last run (`go tool pprof -sample_index=inuse_space "+
-		"-diff_base` of the heap before the informer started and once it was synced), by allocating function, top %d:\n\n", len(top))
+		"-diff_base` of the heap before the informer started and once it was synced), by allocating function, of the top %d "+
+		"those holding at least 0.5 %% of it:\n\n", len(top))
 	fmt.Fprintf(&b, "| function | MiB | bytes per pod | share of the cache |\n|---|---|---|---|\n")
 	for _, e := range top {
+		if e.bytes < 0.005*s*(1<<20) { // under half a percent: noise of the sampled profile
+			continue
+		}
 		fmt.Fprintf(&b, "| `%s` | %.1f | %.0f | %.0f %% |\n", e.name, e.bytes/(1<<20), e.bytes/podCachePods, 100*e.bytes/(s*(1<<20)))
 	}
 	fmt.Fprintf(&b, "\nWhat stays is what the decision reads, in the types the listers hand out: the `corev1.Pod` struct "+
