@@ -99,7 +99,14 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reason = resp.Result.Reason
 		}
 	}
-	logger.V(2).Info("Answered admission request", "allowed", resp.Allowed, "reason", reason,
+	// A denial is worth a line at the default verbosity; an admitted review is
+	// routine (one per kubectl apply) and logged from V(4), Kubernetes' debug
+	// level, so that the log does not cost every review a write.
+	verbosity := 4
+	if !resp.Allowed {
+		verbosity = 2
+	}
+	logger.V(verbosity).Info("Answered admission request", "allowed", resp.Allowed, "reason", reason,
 		"warnings", len(resp.Warnings), "patched", len(resp.Patch) > 0, "duration", time.Since(start))
 	w.Header().Set("Content-Type", "application/json")
 	if _, err := w.Write(out); err != nil {
