@@ -688,3 +688,23 @@ type batchedOnly struct{}
 func (batchedOnly) WorkingSet(context.Context, []string) (promquery.Samples, error) {
 	return promquery.Samples{}, nil
 }
+
+// The per-namespace share of an answer is cached with the answer: a new
+// cycle's query is read, not the last one's.
+func TestNewCycleReadsNewSamples(t *testing.T) {
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f.use(800, 800, 800)
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(); st.Targets != "80%/80%" {
+		t.Fatalf("targets = %q, want 80%%/80%%", st.Targets)
+	}
+	f.use(500, 500, 500)
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(); st.CurrentUtilizationPercentage == nil || *st.CurrentUtilizationPercentage != 50 {
+		t.Errorf("utilization = %v, want 50 from the new cycle's samples", st.CurrentUtilizationPercentage)
+	}
+}

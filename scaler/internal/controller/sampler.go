@@ -31,6 +31,17 @@ type sampler struct {
 	namespaces []string
 	samples    promquery.Samples
 	err        error
+	// byNamespace splits samples once per query: a MemHpa reads its
+	// namespace's share without walking every pod of every namespace
+	// (the CPU profile of 1,000 MemHpas over 5,000 pods spent a quarter of a
+	// cycle there). The maps are shared and only read.
+	byNamespace map[string]nsSamples
+}
+
+// nsSamples are the samples of one namespace, by pod name.
+type nsSamples struct {
+	bytes    map[string]int64
+	rejected map[string]string
 }
 
 // invalidate makes the next get query again: a new cycle has begun.
@@ -43,12 +54,12 @@ func (s *sampler) invalidate() {
 // forMemHpa returns the samples a MemHpa of namespace ns with the given pods
 // needs: from the cycle's batched query, or, in the per-MemHpa mode, from a
 // query of its own.
-func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (promquery.Samples, error) {
+func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (map[string]int64, map[string]string, error) {
 	if s.perMemHpa == nil {
-		return s.get(ctx, ns, inPlay)
+		return s.inNamespace(ctx, ns, inPlay)
 	}
 	if len(pods) == 0 {
-		return promquery.Samples{}, nil
+		return map[string]int64{}, map[string]string{}, nil
 	}
 	names := make([]string, len(pods))
 	for i, p := range pods {
@@ -57,7 +68,30 @@ func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, 
 	start := s.clock.Now()
 	samples, err := s.perMemHpa.WorkingSetOfPods(ctx, ns, names)
 	s.observe(start, err)
-	return samples, err
+	if err != nil {
+		return nil, nil, err
+	}
+	bytes, rejected := samples.InNamespace(ns)
+	return bytes, rejected, nil
+}
+
+// inNamespace is get's answer for the pods of ns, split once per query.
+func (s *sampler) inNamespace(ctx context.Context, ns string, inPlay func() []string) (map[string]int64, map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.getLocked(ctx, ns, inPlay)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.byNamespace == nil {
+		s.byNamespace = map[string]nsSamples{}
+	}
+	split, ok := s.byNamespace[ns]
+	if !ok {
+		split.bytes, split.rejected = all.InNamespace(ns)
+		s.byNamespace[ns] = split
+	}
+	return split.bytes, split.rejected, nil
 }
 
 // observe records one query's duration and outcome.
@@ -69,12 +103,11 @@ func (s *sampler) observe(start time.Time, err error) {
 	s.metrics.observeQuery(s.clock.Since(start), failure)
 }
 
-// get returns the samples of the latest query that covered ns, querying
+// getLocked returns the samples of the latest query that covered ns, querying
 // again when there is none or it is older than maxAge. inPlay lists the
-// namespaces that have MemHpas.
-func (s *sampler) get(ctx context.Context, ns string, inPlay func() []string) (promquery.Samples, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// namespaces that have MemHpas. s.mu must be held: MemHpas wait for the
+// query in flight rather than sending their own.
+func (s *sampler) getLocked(ctx context.Context, ns string, inPlay func() []string) (promquery.Samples, error) {
 	if !s.stale && slices.Contains(s.namespaces, ns) && s.clock.Since(s.at) < s.maxAge {
 		return s.samples, s.err
 	}
@@ -87,5 +120,6 @@ func (s *sampler) get(ctx context.Context, ns string, inPlay func() []string) (p
 	samples, err := s.source.WorkingSet(ctx, namespaces)
 	s.observe(start, err)
 	s.stale, s.at, s.namespaces, s.samples, s.err = false, start, namespaces, samples, err
+	s.byNamespace = nil
 	return samples, err
 }

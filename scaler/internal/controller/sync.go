@@ -98,14 +98,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			h.Status.Targets = targets(nil, target)
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
-		var samples map[string]int64
-		all, qerr := c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
-		if qerr != nil {
-			in.UsageErr = qerr
-		} else {
-			samples, rejected = all.InNamespace(ns)
-		}
-		in.Usage = samples
+		in.Usage, rejected, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
 	}
 
 	rec := calc.Decide(in, c.clock)
