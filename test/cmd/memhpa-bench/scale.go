@@ -493,13 +493,30 @@ func scaleSection(runs []scaleRun, o options, setup time.Duration, profile strin
 		"`--prometheus-query-mode=per-memhpa`, one query per MemHpa for its own pods (kept only for this comparison), run alternately.\n\n",
 		scaleNodes, scaleWorkloads, scaleReplicas, scaleWorkloads*scaleReplicas, scaleNamespaces, o.scalePeriod, scaleCycles)
 	fmt.Fprintf(&s, "| figure | batched (memhpa) | per-MemHpa (baseline) | ratio / goal |\n|---|---|---|---|\n")
-	fmt.Fprintf(&s, "| full cycle (median) | %.2f s | %.2f s | %.1f× faster; goal ≤ 2 s and ≥ 5×: %s |\n", bc, pc, ratio, verdict(met))
+	fmt.Fprintf(&s, "| full cycle (median) | %.2f s | %.2f s | goal ≤ 2 s: %s |\n", bc, pc, verdict(bc <= 2))
+	fmt.Fprintf(&s, "| speed-up of batched over per-MemHpa | | | %.1f×; goal ≥ 5×: %s |\n", ratio, verdict(ratio >= 5))
 	fmt.Fprintf(&s, "| Prometheus queries per cycle | %.0f | %.0f | goal one (or one per namespace): %s |\n", bq, pq, verdict(bq <= scaleNamespaces))
 	fmt.Fprintf(&s, "| apiserver requests per cycle | %.0f (%s) | %.0f (%s) | |\n", br, byVerb(modeBatched), pr, byVerb(modePerMemHpa))
 	fmt.Fprintf(&s, "| scaler CPU per cycle | %.2f s | %.2f s | |\n\n", bcpu, pcpu)
 	fmt.Fprintf(&s, "Per run (cycle, s): batched %s; per-MemHpa %s. Cycles longer than the sync period (overruns): batched %.0f, per-MemHpa %.0f. "+
 		"Creating the workloads and waiting for every pod's sample took %s.\n",
 		floats2(bcRuns), floats2(pcRuns), overruns[modeBatched], overruns[modePerMemHpa], setup.Round(time.Second))
+	if !met {
+		var missed []string
+		if bc > 2 {
+			missed = append(missed, fmt.Sprintf("cycle %.2f s, %.2f s over 2 s (%.1f× the goal)", bc, bc-2, bc/2))
+		}
+		if ratio < 5 {
+			missed = append(missed, fmt.Sprintf("speed-up %.1f×, %.1f× short of 5×", ratio, 5-ratio))
+		}
+		if bq > scaleNamespaces {
+			missed = append(missed, fmt.Sprintf("%.0f queries per cycle, more than one per namespace", bq))
+		}
+		fmt.Fprintf(&s, "\n**Missed by:** %s. Both modes make the same %.0f apiserver requests per cycle (a GET of each target's /scale, "+
+			"as the HPA does) and walk the same pod lister; against a local Prometheus holding only these %d pods, a per-MemHpa "+
+			"query costs a few milliseconds, so one query instead of %.0f saves Prometheus's work far more than the scaler's cycle time.\n",
+			strings.Join(missed, "; "), br, scaleWorkloads*scaleReplicas, pq)
+	}
 	if !met && profile != "" {
 		fmt.Fprintf(&s, "\nCPU profile of the batched scaler over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\n%s\n```\n", profile)
 	}
