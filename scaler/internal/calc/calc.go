@@ -68,7 +68,8 @@ type Input struct {
 	// Pods are the pods selected by the scale's status.selector.
 	Pods []*corev1.Pod
 	// Usage is the memory working set in bytes of each pod, by pod name. A pod
-	// without an entry has no usable sample.
+	// without an entry has no usable sample. Decide only reads it: the
+	// controller hands the same map to every MemHpa of a namespace.
 	Usage map[string]int64
 	// UsageErr is set when the samples could not be fetched at all.
 	UsageErr error

@@ -3,6 +3,8 @@ package admission
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -76,7 +78,7 @@ func NewCachedLookup(kube kubernetes.Interface, memhpa versioned.Interface, live
 	if err := l.hpas.AddIndexers(cache.Indexers{byTargetIndex: hpaTargetIndex}); err != nil {
 		return nil, fmt.Errorf("index HorizontalPodAutoscalers by target: %w", err)
 	}
-	for _, inf := range append([]cache.SharedIndexInformer{l.memHpas, l.hpas, l.limitRanges}, mapValues(l.templates)...) {
+	for _, inf := range append([]cache.SharedIndexInformer{l.memHpas, l.hpas, l.limitRanges}, slices.Collect(maps.Values(l.templates))...) {
 		l.informersSynced = append(l.informersSynced, inf.HasSynced)
 	}
 	return l, nil
@@ -225,12 +227,4 @@ func trimTemplate(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 		return out
 	}
 	return corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: trim(t.Spec.Containers), InitContainers: trim(t.Spec.InitContainers)}}
-}
-
-func mapValues[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
