@@ -53,11 +53,17 @@ type Config struct {
 	// no behavior, or a behavior without scaleDown.stabilizationWindowSeconds
 	// (the HPA's default is 5 minutes).
 	DownscaleStabilization time.Duration
+	// SyncPeriod is the period of the max(2×, 4) scale-up cap of a MemHpa
+	// without behavior: however many decisions a period holds (a create, an
+	// edit, retries), the target grows at most that much from its size at the
+	// period's start, as the HPA, which decides once a period, does. Zero
+	// means every decision is its own period.
+	SyncPeriod time.Duration
 }
 
 // DefaultConfig is the HPA's configuration.
 func DefaultConfig() Config {
-	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute}
+	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second}
 }
 
 // Input is everything one decision needs, gathered by the controller.
@@ -117,6 +123,10 @@ type Recommendation struct {
 	DesiredReplicas int32
 	// Rescale is true when DesiredReplicas differs from CurrentReplicas.
 	Rescale bool
+	// Recommended is false when no replica count could be computed (memory
+	// could not be measured): the status then keeps the last desired
+	// replicas, as the HPA's does.
+	Recommended bool
 	// RescaleReason is the "reason:" of the rescale event.
 	RescaleReason string
 	// MetricReplicas is the replica count memory alone asks for, before
@@ -200,18 +210,17 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	case current == 0:
 		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionFalse, ReasonScalingDisabled,
 			"scaling is disabled since the replica count of the target is zero"})
+		rec.Recommended = true
 		return rec
 	case current > spec.MaxReplicas:
+		// The HPA sets no ScalingLimited here: the bound is not a limit on a
+		// recommendation, none was computed.
 		rec.DesiredReplicas, rec.RescaleReason = spec.MaxReplicas, RescaleAboveMax
-		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingLimited, metav1.ConditionTrue, ReasonTooManyReplicas,
-			"the desired replica count is more than the maximum replica count"})
-		rec.Rescale = true
+		rec.Rescale, rec.Recommended = true, true
 		return rec
 	case current < minReplicas:
 		rec.DesiredReplicas, rec.RescaleReason = minReplicas, RescaleBelowMin
-		rec.Conditions = append(rec.Conditions, Condition{ConditionScalingLimited, metav1.ConditionTrue, ReasonTooFewReplicas,
-			"the desired replica count is less than the minimum replica count"})
-		rec.Rescale = true
+		rec.Rescale, rec.Recommended = true, true
 		return rec
 	}
 
@@ -243,9 +252,12 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 			"%d container(s) have no memory limit, their memory request was used instead: %s", n, shortList(rec.Pods.RequestAsLimit))})
 	}
 
+	rec.Recommended = true
 	var desired int32
 	if spec.Behavior == nil {
-		desired = normalize(&rec, now, in.Config.DownscaleStabilization, current, metric, minReplicas, spec.MaxReplicas)
+		// The cap counts from the size at the start of the sync period.
+		periodStart := current - changeInPeriod(rec.History.ScaleUps, now, int32(in.Config.SyncPeriod/time.Second))
+		desired = normalize(&rec, now, in.Config.DownscaleStabilization, periodStart, current, metric, minReplicas, spec.MaxReplicas)
 	} else {
 		b := withDefaults(spec.Behavior, in.Config.DownscaleStabilization)
 		desired = normalizeWithBehavior(&rec, now, b, current, metric, minReplicas, spec.MaxReplicas)
@@ -262,19 +274,30 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 }
 
 // RecordRescale returns the history after a rescale from one size to another
-// was written. As in the HPA, events are only kept when a behavior is set
-// (they feed its rate policies), and only as long as the longest policy
-// period of their direction.
-func RecordRescale(h History, behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, downscaleStabilization time.Duration, now time.Time, from, to int32) History {
+// was written. With a behavior, events feed its rate policies, and both
+// directions' policies read both lists (a scale-down limit starts from the
+// size at the start of its period, scale-ups included), so events are kept as
+// long as the longest policy period of either direction. Without one, only
+// scale-ups are kept, for one sync period: they hold the max(2×, 4) cap to the
+// period (Config.SyncPeriod).
+func RecordRescale(h History, behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, cfg Config, now time.Time, from, to int32) History {
 	h = h.clone()
-	if behavior == nil || from == to {
+	if from == to {
 		return h
 	}
-	b := withDefaults(behavior, downscaleStabilization)
+	if behavior == nil {
+		if to > from && cfg.SyncPeriod > 0 {
+			h.ScaleUps = append(keepRecent(h.ScaleUps, now, cfg.SyncPeriod), Change{Replicas: to - from, At: now})
+		}
+		return h
+	}
+	b := withDefaults(behavior, cfg.DownscaleStabilization)
+	keep := max(longestPeriod(b.ScaleUp), longestPeriod(b.ScaleDown))
+	h.ScaleUps, h.ScaleDowns = keepRecent(h.ScaleUps, now, keep), keepRecent(h.ScaleDowns, now, keep)
 	if to > from {
-		h.ScaleUps = append(keepRecent(h.ScaleUps, now, longestPeriod(b.ScaleUp)), Change{Replicas: to - from, At: now})
+		h.ScaleUps = append(h.ScaleUps, Change{Replicas: to - from, At: now})
 	} else {
-		h.ScaleDowns = append(keepRecent(h.ScaleDowns, now, longestPeriod(b.ScaleDown)), Change{Replicas: from - to, At: now})
+		h.ScaleDowns = append(h.ScaleDowns, Change{Replicas: from - to, At: now})
 	}
 	return h
 }

@@ -94,12 +94,13 @@ func TestDecide(t *testing.T) {
 		{
 			name: "above max is clamped without metrics", spec: spec(gen.WithMax(10)), current: 12,
 			pods: web(3), err: errors.New("prometheus down"),
-			want: want{desired: 10, util: -1, rescaleReason: RescaleAboveMax, conditions: map[string]string{ConditionScalingLimited: ReasonTooManyReplicas}},
+			// No ScalingLimited on this branch, as in the HPA (TestHPAParity).
+			want: want{desired: 10, util: -1, rescaleReason: RescaleAboveMax},
 		},
 		{
 			name: "below min is clamped without metrics", spec: spec(gen.WithMin(3)), current: 1,
 			pods: web(1), err: errors.New("prometheus down"),
-			want: want{desired: 3, util: -1, rescaleReason: RescaleBelowMin, conditions: map[string]string{ConditionScalingLimited: ReasonTooFewReplicas}},
+			want: want{desired: 3, util: -1, rescaleReason: RescaleBelowMin},
 		},
 		// Failures to measure.
 		{
@@ -476,7 +477,7 @@ func TestStabilisationOverTime(t *testing.T) {
 			rec := Decide(Input{Spec: spec(), CurrentReplicas: current, Pods: web(int(current)), Usage: usage, History: h, Config: DefaultConfig()}, clk)
 			h = rec.History
 			if rec.Rescale {
-				h = RecordRescale(h, nil, 5*time.Minute, clk.Now(), current, rec.DesiredReplicas)
+				h = RecordRescale(h, nil, DefaultConfig(), clk.Now(), current, rec.DesiredReplicas)
 				current = rec.DesiredReplicas
 				scaledAt = step
 			}
@@ -501,19 +502,23 @@ func TestRecordRescale(t *testing.T) {
 		from, to int32
 		want     History
 	}{
-		{name: "no behavior keeps no events", behavior: nil, from: 2, to: 4, want: h},
+		{
+			name: "no behavior keeps scale-ups for one sync period (the scale-up cap's)", behavior: nil, from: 2, to: 4,
+			want: History{ScaleUps: []Change{{Replicas: 2, At: now}}},
+		},
+		{name: "no behavior records no scale-down", behavior: nil, from: 4, to: 2, want: h},
 		{name: "same size", behavior: b, from: 4, to: 4, want: h},
 		{
 			name: "scale-up drops events older than the longest period (120 s)", behavior: b, from: 4, to: 6,
 			want: History{ScaleUps: []Change{{Replicas: 2, At: now.Add(-time.Minute)}, {Replicas: 2, At: now}}},
 		},
 		{
-			name: "scale-down goes to its own list", behavior: b, from: 6, to: 5,
-			want: History{ScaleUps: h.ScaleUps, ScaleDowns: []Change{{Replicas: 1, At: now}}},
+			name: "scale-down goes to its own list; both lists drop what no policy counts", behavior: b, from: 6, to: 5,
+			want: History{ScaleUps: []Change{{Replicas: 2, At: now.Add(-time.Minute)}}, ScaleDowns: []Change{{Replicas: 1, At: now}}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := RecordRescale(h, tc.behavior, 5*time.Minute, now, tc.from, tc.to)
+			got := RecordRescale(h, tc.behavior, DefaultConfig(), now, tc.from, tc.to)
 			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b []Sample) bool { return len(a) == 0 && len(b) == 0 || cmp.Equal(a, b) }),
 				cmp.Comparer(func(a, b []Change) bool { return len(a) == 0 && len(b) == 0 || slices.Equal(a, b) })); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)

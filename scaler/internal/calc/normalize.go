@@ -28,8 +28,9 @@ const (
 )
 
 // normalize is the HPA's normalizeDesiredReplicas: the highest recommendation
-// of the downscale window, then min/max and the max(2×, 4) scale-up cap.
-func normalize(rec *Recommendation, now time.Time, window time.Duration, current, metric, minReplicas, maxReplicas int32) int32 {
+// of the downscale window, then min/max and the max(2×, 4) scale-up cap,
+// counted from periodStart, the size at the start of the sync period.
+func normalize(rec *Recommendation, now time.Time, window time.Duration, periodStart, current, metric, minReplicas, maxReplicas int32) int32 {
 	stabilized := metric
 	cutoff := now.Add(-window)
 	old := -1
@@ -48,7 +49,9 @@ func normalize(rec *Recommendation, now time.Time, window time.Duration, current
 		rec.Conditions = append(rec.Conditions, Condition{ConditionAbleToScale, metav1.ConditionTrue, ReasonReadyForNewScale, msgReadyForNewScale})
 	}
 
-	upLimit := int32(math.Max(scaleUpLimitFactor*float64(current), scaleUpLimitMinimum))
+	// Never below current: a cap already reached means "no further
+	// scale-up this period", not a scale-down.
+	upLimit := max(int32(math.Max(scaleUpLimitFactor*float64(periodStart), scaleUpLimitMinimum)), current)
 	maxAllowed, reason, msg := maxReplicas, ReasonTooManyReplicas, msgTooMany
 	if maxReplicas > upLimit {
 		maxAllowed, reason, msg = upLimit, ReasonScaleUpLimit, msgScaleUpLimit

@@ -28,6 +28,7 @@ const (
 	ReasonScaleUpStabilized   = "ScaleUpStabilized"
 	ReasonScalingDisabled     = "ScalingDisabled"
 	ReasonInvalidSelector     = "InvalidSelector"
+	ReasonAmbiguousSelector   = "AmbiguousSelector"
 	ReasonValidMetricFound    = "ValidMetricFound"
 	ReasonTooManyReplicas     = "TooManyReplicas"
 	ReasonTooFewReplicas      = "TooFewReplicas"
@@ -58,6 +59,7 @@ const (
 	EventFailedGetScale               = "FailedGetScale"
 	EventSelectorRequired             = "SelectorRequired"
 	EventInvalidSelector              = "InvalidSelector"
+	EventAmbiguousSelector            = "AmbiguousSelector"
 	EventFailedComputeMetricsReplicas = "FailedComputeMetricsReplicas"
 	EventFailedUpdateStatus           = "FailedUpdateStatus"
 )
