@@ -8,33 +8,29 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
@@ -43,6 +39,8 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/controller"
+	"github.com/memhpa/memhpa/scaler/internal/health"
+	"github.com/memhpa/memhpa/scaler/internal/leader"
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/scheme"
@@ -73,6 +71,7 @@ type options struct {
 	queryMode                           string
 	kubeAPIQPS                          float64
 	kubeAPIBurst                        int
+	kubeAPITimeout                      time.Duration
 	profiling                           bool
 	timeoutSet                          bool
 	logging                             *logsapi.LoggingConfiguration
@@ -103,6 +102,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
+	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof profiles on the health port under /debug/pprof/.")
 	fs.StringVar(&o.queryMode, "prometheus-query-mode", string(controller.QueryBatched), "Not for production: exists only for make bench's comparison. "+
 		"batched sends one Prometheus query per cycle; per-memhpa sends one per MemHpa for its own pods.")
@@ -142,6 +142,9 @@ func (o *options) validate() error {
 	}
 	if o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst))
+	}
+	if o.kubeAPITimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-timeout must be positive, got %v", o.kubeAPITimeout))
 	}
 	if o.promScheme != "http" && o.promScheme != "https" {
 		errs = append(errs, fmt.Errorf("-prom-scheme must be http or https, got %q", o.promScheme))
@@ -198,6 +201,12 @@ func run(ctx context.Context, o *options) error {
 	// client-go's default 5 QPS would make a cycle of 1,000 MemHpas (one GET
 	// of /scale each) last 200 s; the server has API priority and fairness.
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	// Reads and writes of the work get a timeout, so that a hung request can
+	// hold neither a reconcile nor the shutdown; informers' watches cannot
+	// have one (client-go applies it to the whole stream,
+	// kubernetes/kubernetes#23899), and end with their context instead.
+	watchCfg := rest.CopyConfig(cfg)
+	cfg.Timeout = o.kubeAPITimeout
 
 	// Registered before the first client is built, so every request counts.
 	reg := prometheus.NewRegistry()
@@ -209,7 +218,15 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("create kubernetes client: %w", err)
 	}
+	kubeWatch, err := kubernetes.NewForConfig(watchCfg)
+	if err != nil {
+		return fmt.Errorf("create kubernetes client: %w", err)
+	}
 	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("create MemHpa client: %w", err)
+	}
+	clientWatch, err := versioned.NewForConfig(watchCfg)
 	if err != nil {
 		return fmt.Errorf("create MemHpa client: %w", err)
 	}
@@ -236,14 +253,16 @@ func run(ctx context.Context, o *options) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "memhpa-scaler"})
 
-	memhpaFactory := memhpainformers.NewSharedInformerFactory(client, 0)
-	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithTransform(controller.TransformPod))
+	memhpaFactory := memhpainformers.NewSharedInformerFactory(clientWatch, 0)
+	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeWatch, 0, kubeinformers.WithTransform(controller.TransformPod))
+	hpaFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeWatch, 0, kubeinformers.WithTransform(controller.TransformHPA))
 	ctrl, err := controller.New(controller.Deps{
 		Client: client, MemHpas: memhpaFactory.Autoscaling().V1alpha1().MemHpas(), Pods: podFactory.Core().V1().Pods(),
+		HPAs:   hpaFactory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Scales: scales, Mapper: mapper, Source: source, Recorder: recorder, Clock: clock.RealClock{}, Metrics: m,
 	}, controller.Config{
 		SyncPeriod: o.syncPeriod,
-		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization},
+		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod},
 		QueryMode:  controller.QueryMode(o.queryMode),
 	})
 	if err != nil {
@@ -251,7 +270,16 @@ func run(ctx context.Context, o *options) error {
 	}
 
 	var ready atomic.Bool
-	srv := healthServer(o.healthPort, reg, &ready, o.profiling)
+	var electionHealth *leaderelection.HealthzAdaptor
+	live := []health.Checker(nil)
+	if o.leaderElect {
+		// /healthz fails once this process has held the lease unrenewed past
+		// its expiry (plus this slack): the kubelet then restarts a leader
+		// that is stuck.
+		electionHealth = leaderelection.NewLeaderHealthzAdaptor(o.leaseDuration)
+		live = append(live, electionHealth)
+	}
+	srv := health.NewServer(health.Options{Port: o.healthPort, Registry: reg, Ready: ready.Load, Live: live, Profiling: o.profiling})
 	srvErr := make(chan error, 1)
 	go func() {
 		logger.Info("Serving health and metrics", "port", o.healthPort)
@@ -265,137 +293,83 @@ func run(ctx context.Context, o *options) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 
-	// Informers run on every replica, so that a new leader starts warm.
-	memhpaFactory.Start(ctx.Done())
-	podFactory.Start(ctx.Done())
-	defer memhpaFactory.Shutdown()
-	defer podFactory.Shutdown()
-	for typ, ok := range memhpaFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("sync informer of %v: %w", typ, ctx.Err())
-		}
+	// Informers run on every replica, so that a new leader starts warm. They
+	// stop through informerCtx, which is cancelled whenever run returns (a
+	// lost lease included) before the factories' Shutdown waits for them:
+	// stopped on the process context alone, Shutdown would wait forever.
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	factories := []interface {
+		Start(<-chan struct{})
+		Shutdown()
+		WaitForCacheSync(<-chan struct{}) map[reflect.Type]bool
+	}{memhpaFactory, podFactory, hpaFactory}
+	for _, f := range factories {
+		f.Start(informerCtx.Done())
+		defer f.Shutdown()
 	}
-	for typ, ok := range podFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("sync informer of %v: %w", typ, ctx.Err())
+	defer stopInformers() // runs before the Shutdowns (deferred last, run first)
+	for _, f := range factories {
+		for typ, ok := range f.WaitForCacheSync(informerCtx.Done()) {
+			if !ok {
+				return fmt.Errorf("sync informer of %v: %w", typ, ctx.Err())
+			}
 		}
 	}
 	ready.Store(true)
 
-	lead := func(ctx context.Context) error { return ctrl.Run(ctx, workers) }
+	// The work stops gracefully on SIGTERM (ctx) and at once when the
+	// leadership context ends; a failing health server ends both.
+	stopCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var serveErr error
+	go func() {
+		select {
+		case serveErr = <-srvErr:
+			stopWork()
+		case <-stopCtx.Done():
+		}
+	}()
+	lead := func(leadCtx context.Context) error { return ctrl.Run(leadCtx, stopCtx, workers) }
 	if !o.leaderElect {
 		m.Leader.Set(1)
-		return runUntil(ctx, lead, srvErr)
+		err = lead(context.WithoutCancel(ctx))
+	} else {
+		err = runElected(stopCtx, o, cfg, electionHealth, m, lead)
 	}
-	return runElected(ctx, o, kube, m, lead, srvErr)
+	stopWork()
+	return errors.Join(err, serveErr)
 }
 
-// runUntil runs fn until ctx ends or the health server fails.
-func runUntil(ctx context.Context, fn func(context.Context) error, srvErr <-chan error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	select {
-	case err := <-srvErr:
-		cancel()
-		<-done
-		return err
-	case err := <-done:
-		return err
-	}
-}
-
-// runElected runs lead only while this process holds the Lease. On shutdown
-// the Lease is released, but only after lead has returned (its work in flight
-// finished), so that two scalers never act at once (ReleaseOnCancel's rule).
-func runElected(ctx context.Context, o *options, kube kubernetes.Interface, m *controller.Metrics, lead func(context.Context) error, srvErr <-chan error) error {
-	logger := klog.FromContext(ctx)
+// runElected runs lead only while this process holds the Lease; a lost lease
+// returns leader.ErrLost, and main exits (kube-controller-manager's rule): the
+// kubelet starts the container again, clean.
+func runElected(ctx context.Context, o *options, cfg *rest.Config, hc *leaderelection.HealthzAdaptor, m *controller.Metrics, lead func(context.Context) error) error {
 	host, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("get hostname for the leader identity: %w", err)
 	}
-	id := host + "_" + strconv.Itoa(os.Getpid())
 	ns := o.leNamespace
 	if ns == "" {
 		ns = podNamespace()
 	}
-	// The elector's own context: cancelling it releases the Lease.
-	electCtx, stopElect := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopElect()
-	var (
-		mu      sync.Mutex
-		leading bool
-		failure error
-	)
-	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: o.leID},
-			Client:     kube.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-		},
-		ReleaseOnCancel: true,
-		LeaseDuration:   o.leaseDuration,
-		RenewDeadline:   o.renewDeadline,
-		RetryPeriod:     o.retryPeriod,
-		Name:            o.leID,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(leCtx context.Context) {
-				mu.Lock()
-				leading = true
-				mu.Unlock()
-				defer stopElect() // only once the work is done
-				logger.Info("Started leading", "lease", klog.KRef(ns, o.leID), "identity", id)
-				m.Leader.Set(1)
-				defer m.Leader.Set(0)
-				// Lead until shutdown, or until the Lease is lost.
-				runCtx, cancel := context.WithCancel(leCtx)
-				defer cancel()
-				defer context.AfterFunc(ctx, cancel)()
-				if err := lead(runCtx); err != nil {
-					mu.Lock()
-					failure = err
-					mu.Unlock()
-				}
-			},
-			OnStoppedLeading: func() {
-				m.Leader.Set(0)
-				logger.Info("Stopped leading", "lease", klog.KRef(ns, o.leID), "identity", id)
-			},
-		},
-	})
+	leaseCfg := rest.CopyConfig(cfg)
+	leaseCfg.Timeout = leader.ClientTimeout(o.renewDeadline)
+	leases, err := kubernetes.NewForConfig(rest.AddUserAgent(leaseCfg, "leader-election"))
 	if err != nil {
-		return fmt.Errorf("configure leader election: %w", err)
+		return fmt.Errorf("create leader election client: %w", err)
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			// A follower stops at once; a leader stops its elector itself
-			// when its work is done.
-			mu.Lock()
-			defer mu.Unlock()
-			if !leading {
-				stopElect()
+	return leader.Run(ctx, leader.Config{
+		Namespace: ns, Name: o.leID, Identity: host + "_" + strconv.Itoa(os.Getpid()),
+		LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+		Client: leases.CoordinationV1(), Health: hc,
+		OnLeading: func(b bool) {
+			if b {
+				m.Leader.Set(1)
+			} else {
+				m.Leader.Set(0)
 			}
-		case err := <-srvErr:
-			mu.Lock()
-			failure = err
-			mu.Unlock()
-			stopElect()
-		case <-electCtx.Done():
-		}
-	}()
-	elector.Run(electCtx)
-	mu.Lock()
-	defer mu.Unlock()
-	if failure != nil {
-		return failure
-	}
-	if ctx.Err() == nil {
-		// Kubernetes controllers exit on a lost lease and start again clean.
-		return errors.New("lost the leader election lease")
-	}
-	return nil
+		},
+	}, lead)
 }
 
 // podNamespace is the namespace of the service account, or kube-system.
@@ -404,30 +378,4 @@ func podNamespace() string {
 		return string(b)
 	}
 	return "kube-system"
-}
-
-// healthServer serves /healthz (the process is up), /readyz (the caches have
-// synced), /metrics and, with profiling, /debug/pprof/.
-func healthServer(port int, reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "informer caches not synced", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	if profiling {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	return &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(port)),
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-	}
 }

@@ -3,14 +3,8 @@ package main
 import (
 	"flag"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func parse(t *testing.T, args ...string) (*options, error) {
@@ -98,45 +92,5 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
 		t.Errorf("lease timings are not checked without leader election: %v", err)
-	}
-}
-
-func TestHealthServer(t *testing.T) {
-	var ready atomic.Bool
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "memhpa_scaler_leader", Help: "x"})
-	reg.MustRegister(g)
-	srv := httptest.NewServer(healthServer(0, reg, &ready, false).Handler)
-	defer srv.Close()
-	profiled := httptest.NewServer(healthServer(0, reg, &ready, true).Handler)
-	defer profiled.Close()
-	getFrom := func(base, path string) (int, string) {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	get := func(path string) (int, string) { return getFrom(srv.URL, path) }
-	if code, _ := get("/healthz"); code != 200 {
-		t.Errorf("/healthz = %d", code)
-	}
-	if code, _ := get("/readyz"); code != 503 {
-		t.Errorf("/readyz before the caches synced = %d, want 503", code)
-	}
-	ready.Store(true)
-	if code, _ := get("/readyz"); code != 200 {
-		t.Errorf("/readyz = %d", code)
-	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "memhpa_scaler_leader 0") {
-		t.Errorf("/metrics = %d:\n%s", code, body)
-	}
-	if code, _ := get("/debug/pprof/"); code != 404 {
-		t.Errorf("/debug/pprof/ without --profiling = %d, want 404", code)
-	}
-	if code, _ := getFrom(profiled.URL, "/debug/pprof/"); code != 200 {
-		t.Errorf("/debug/pprof/ with --profiling = %d, want 200", code)
 	}
 }

@@ -17,9 +17,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
 	coreinformers "k8s.io/client-go/informers/core/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/cache"
@@ -74,6 +77,7 @@ type Controller struct {
 	client   versioned.Interface
 	memhpas  listers.MemHpaLister
 	pods     corelisters.PodLister
+	hpas     autoscalinglisters.HorizontalPodAutoscalerLister
 	scales   scale.ScalesGetter
 	mapper   meta.RESTMapper
 	recorder record.EventRecorder
@@ -85,15 +89,33 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	cycle    cycle
 
-	mu      sync.Mutex
-	history map[string]calc.History
+	mu sync.Mutex
+	// state is what the controller remembers of each MemHpa between
+	// reconciles, by key; an entry holds the UID it belongs to, so that a
+	// MemHpa deleted and created again under the same name starts afresh
+	// even when a reconcile in flight wrote the old one back.
+	state map[string]memHpaState
+}
+
+// memHpaState is one MemHpa's memory between reconciles.
+type memHpaState struct {
+	uid     types.UID
+	history calc.History
+	// selector is the target's pod selector as last read, for the
+	// ambiguity check of other MemHpas in the namespace.
+	selector labels.Selector
+	// conflicts counts scale writes refused in a row with a conflict.
+	conflicts int
 }
 
 // Deps are the controller's collaborators.
 type Deps struct {
-	Client   versioned.Interface
-	MemHpas  informers.MemHpaInformer
-	Pods     coreinformers.PodInformer
+	Client  versioned.Interface
+	MemHpas informers.MemHpaInformer
+	Pods    coreinformers.PodInformer
+	// HPAs, when set, are checked for a HorizontalPodAutoscaler on a
+	// MemHpa's target (two autoscalers on one workload).
+	HPAs     autoscalinginformers.HorizontalPodAutoscalerInformer
 	Scales   scale.ScalesGetter
 	Mapper   meta.RESTMapper
 	Source   metrics.Source
@@ -104,6 +126,10 @@ type Deps struct {
 
 // New returns a controller; its informers must be started by the caller.
 func New(d Deps, cfg Config) (*Controller, error) {
+	if cfg.Calc.SyncPeriod == 0 {
+		// One fact: the cap's period is the controller's.
+		cfg.Calc.SyncPeriod = cfg.SyncPeriod
+	}
 	smp := &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, metrics: d.Metrics}
 	switch cfg.QueryMode {
 	case "", QueryBatched:
@@ -132,8 +158,12 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, cfg.SyncPeriod),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "memhpa"}),
-		synced:  []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
-		history: map[string]calc.History{},
+		synced: []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
+		state:  map[string]memHpaState{},
+	}
+	if d.HPAs != nil {
+		c.hpas = d.HPAs.Lister()
+		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
 	}
 	_, err := d.MemHpas.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
@@ -172,42 +202,69 @@ func (c *Controller) forget(obj any) {
 		return
 	}
 	c.queue.Forget(key)
-	c.dropHistory(key)
+	c.dropState(key)
 }
 
-func (c *Controller) dropHistory(key string) {
+// dropState forgets a MemHpa: its history and its metric series.
+func (c *Controller) dropState(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.history, key)
+	delete(c.state, key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	c.metrics.desired.DeleteLabelValues(ns, name)
+	c.metrics.dropDesired(ns, name)
+}
+
+// collectGarbage drops the state of every MemHpa that is not in live: a
+// reconcile in flight while its MemHpa was deleted (or its namespace) may
+// have written it back after the delete handler ran.
+func (c *Controller) collectGarbage(live map[string]types.UID) {
+	c.mu.Lock()
+	var gone []string
+	for key, st := range c.state {
+		if uid, ok := live[key]; !ok || uid != st.uid {
+			gone = append(gone, key)
+		}
+	}
+	c.mu.Unlock()
+	for _, key := range gone {
+		c.dropState(key)
+	}
+	c.metrics.dropDesiredExcept(live)
 }
 
 // Run evaluates every MemHpa every sync period with the given number of
-// workers until ctx is cancelled, then lets the decisions in flight finish
-// (they run on a context that is not cancelled) before it returns, so that
-// the caller can release the lease only when nothing acts any more.
-func (c *Controller) Run(ctx context.Context, workers int) error {
+// workers. Two contexts end it:
+//
+//   - ctx is the leadership: every request of the work is made with it, so
+//     when the lease is lost the requests in flight are cancelled and nothing
+//     is written afterwards (each write checks it first, too);
+//   - stop is the graceful shutdown: no new item is taken, the items in
+//     flight finish on the live ctx, and Run returns, so that the caller
+//     releases the lease only when nothing acts any more.
+func (c *Controller) Run(ctx, stop context.Context, workers int) error {
 	logger := klog.FromContext(ctx)
 	defer utilruntime.HandleCrashWithContext(ctx)
+	// Either context ends the loop.
+	loopCtx, cancelLoop := context.WithCancel(ctx)
+	defer cancelLoop()
+	defer context.AfterFunc(stop, cancelLoop)()
 
 	logger.Info("Waiting for informer caches")
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(loopCtx, c.synced...) {
 		c.queue.ShutDown()
-		return fmt.Errorf("wait for informer caches: %w", ctx.Err())
+		return fmt.Errorf("wait for informer caches: %w", loopCtx.Err())
 	}
-	work := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for c.processNextItem(work) {
+			for c.processNextItem(ctx, loopCtx) {
 			}
 		})
 	}
-	go wait.UntilWithContext(ctx, c.resync, c.config.SyncPeriod)
+	go wait.UntilWithContext(loopCtx, c.resync, c.config.SyncPeriod)
 	logger.Info("Started workers", "workers", workers, "syncPeriod", c.config.SyncPeriod)
-	<-ctx.Done()
-	logger.Info("Shutting down workers")
+	<-loopCtx.Done()
+	logger.Info("Shutting down workers", "leading", ctx.Err() == nil)
 	c.queue.ShutDown()
 	wg.Wait()
 	return nil
@@ -223,11 +280,14 @@ func (c *Controller) resync(ctx context.Context) {
 	c.metrics.memhpas.Set(float64(len(all)))
 	c.sampler.invalidate()
 	keys := make([]string, 0, len(all))
+	live := make(map[string]types.UID, len(all))
 	for _, h := range all {
 		if key, err := cache.MetaNamespaceKeyFunc(h); err == nil {
 			keys = append(keys, key)
+			live[key] = h.UID
 		}
 	}
+	c.collectGarbage(live)
 	if !c.cycle.begin(c.clock.Now(), keys) {
 		c.metrics.cycleOverruns.Inc()
 	}
@@ -236,12 +296,18 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 }
 
-func (c *Controller) processNextItem(ctx context.Context) bool {
+// processNextItem reconciles one queued MemHpa with ctx (the leadership).
+// Once loop is done it takes no new work: what is still queued is left for
+// the next leader.
+func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
 	defer c.queue.Done(key)
+	if loop.Err() != nil {
+		return false
+	}
 	err := c.sync(ctx, key)
 	if d, last := c.cycle.done(key, c.clock.Now()); last {
 		c.metrics.observeCycle(d)

@@ -49,6 +49,8 @@ type target struct {
 	selector string
 	rv       int
 	getErr   error
+	// updateErr, when set, refuses every scale write.
+	updateErr error
 	// bumpAfterGet simulates another writer changing the scale between our
 	// read and our write.
 	bumpAfterGet bool
@@ -76,6 +78,7 @@ type fixture struct {
 	c        *Controller
 	memhpas  cache.Indexer
 	pods     cache.Indexer
+	hpas     cache.Indexer
 }
 
 func newFixture(t *testing.T, replicas int32, memhpas []*v1alpha1.MemHpa, pods ...*corev1.Pod) *fixture {
@@ -115,6 +118,9 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 		f.target.mu.Lock()
 		defer f.target.mu.Unlock()
 		s := a.(core.UpdateAction).GetObject().(*autoscalingv1.Scale)
+		if f.target.updateErr != nil {
+			return true, nil, f.target.updateErr
+		}
 		f.target.updates = append(f.target.updates, s.DeepCopy())
 		if s.ResourceVersion != strconv.Itoa(f.target.rv) {
 			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, s.Name, errors.New("the object has been modified"))
@@ -129,6 +135,7 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 	kf := kubeinformers.NewSharedInformerFactory(f.kube, 0)
 	c, err := New(Deps{
 		Client: f.client, MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
+		HPAs:   kf.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Scales: scales, Mapper: mapper, Source: f.source, Recorder: f.recorder, Clock: f.clock, Metrics: NewMetrics(f.reg),
 	}, cfg)
 	if err != nil {
@@ -137,6 +144,7 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 	f.c = c
 	f.memhpas = mf.Autoscaling().V1alpha1().MemHpas().Informer().GetIndexer()
 	f.pods = kf.Core().V1().Pods().Informer().GetIndexer()
+	f.hpas = kf.Autoscaling().V2().HorizontalPodAutoscalers().Informer().GetIndexer()
 	for _, h := range memhpas {
 		if err := f.memhpas.Add(h); err != nil {
 			t.Fatal(err)
@@ -295,19 +303,21 @@ func TestConflictOnRescaleRecomputesNextRound(t *testing.T) {
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	f.target.bumpAfterGet = true
-	if err := f.sync(); err != nil {
-		t.Fatal(err)
+	err := f.sync()
+	var conflict errScaleConflict
+	if !errors.As(err, &conflict) {
+		t.Fatalf("sync after a conflicting write = %v, want a conflict error (the queue retries it with backoff)", err)
 	}
 	if f.target.replicas != 3 || len(f.target.updates) != 1 {
 		t.Fatalf("a stale write went through: replicas %d after %d updates", f.target.replicas, len(f.target.updates))
 	}
 	for _, e := range f.events() {
-		if strings.Contains(e, calc.EventSuccessfulRescale) {
-			t.Errorf("event %q after a conflict", e)
+		if strings.Contains(e, calc.EventSuccessfulRescale) || strings.Contains(e, calc.EventFailedRescale) {
+			t.Errorf("event %q after one conflict", e)
 		}
 	}
-	if st := f.status(); st.LastScaleTime != nil || st.DesiredReplicas != 3 {
-		t.Errorf("status after a conflict: lastScaleTime %v, desired %d", st.LastScaleTime, st.DesiredReplicas)
+	if st := f.status(); st.LastScaleTime != nil || st.DesiredReplicas != 0 {
+		t.Errorf("status after a conflict: lastScaleTime %v, desired %d; want the last desired size (none yet) kept", st.LastScaleTime, st.DesiredReplicas)
 	}
 	// Next round, from fresh data.
 	f.target.bumpAfterGet = false
@@ -319,42 +329,40 @@ func TestConflictOnRescaleRecomputesNextRound(t *testing.T) {
 	}
 }
 
-func TestPrometheusOutageAndRecovery(t *testing.T) {
+// TestRepeatedConflictsAreReported: a writer that keeps changing the scale
+// under the scaler is reported as the HPA reports a failed write, after a run
+// of conflicts; a successful write clears the count.
+func TestRepeatedConflictsAreReported(t *testing.T) {
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000)
-	f.source.SetError(fmt.Errorf("query prometheus: %w", errors.New("connection refused")))
+	f.target.bumpAfterGet = true
+	for i := 1; i <= conflictsReported; i++ {
+		if err := f.sync(); err == nil {
+			t.Fatalf("sync %d: no error after a conflict", i)
+		}
+		var failed []string
+		for _, e := range f.events() {
+			if strings.Contains(e, calc.EventFailedRescale) {
+				failed = append(failed, e)
+			}
+		}
+		able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]
+		switch {
+		case i < conflictsReported && (len(failed) > 0 || able == "False/"+calc.ReasonFailedUpdateScale):
+			t.Errorf("conflict %d reported already: events %v, AbleToScale %s", i, failed, able)
+		case i == conflictsReported && (len(failed) != 1 || able != "False/"+calc.ReasonFailedUpdateScale):
+			t.Errorf("conflict %d: events %v, AbleToScale %s; want one FailedRescale and FailedUpdateScale", i, failed, able)
+		}
+	}
+	f.target.bumpAfterGet = false
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.target.updates) != 0 {
-		t.Fatalf("scaled during an outage")
+	if st := f.c.stateOf(gen.Namespace+"/web", ""); st.conflicts != 0 {
+		t.Errorf("conflicts after a successful write = %d, want 0", st.conflicts)
 	}
-	st := f.status()
-	if got := reasons(st.Conditions)[calc.ConditionScalingActive]; got != "False/"+calc.ReasonFailedGetMemoryMetric {
-		t.Errorf("ScalingActive = %s", got)
-	}
-	if st.Targets != "<unknown>/80%" || st.CurrentUtilizationPercentage != nil {
-		t.Errorf("targets = %q, utilization %v", st.Targets, st.CurrentUtilizationPercentage)
-	}
-	events := f.events()
-	if len(events) != 2 || !strings.HasPrefix(events[0], "Warning FailedGetMemoryMetric failed to get memory utilization (percentage of limit): query prometheus: connection refused") ||
-		!strings.HasPrefix(events[1], "Warning FailedComputeMetricsReplicas invalid metrics (1 invalid out of 1)") {
-		t.Errorf("events = %q", events)
-	}
-	if v := testutil.ToFloat64(f.c.metrics.queryFailures.WithLabelValues("other")); v != 1 {
-		t.Errorf("query failures = %v, want 1", v)
-	}
-
-	f.source.SetError(nil)
-	f.clock.Step(30 * time.Second)
-	if err := f.sync(); err != nil {
-		t.Fatal(err)
-	}
-	if f.target.replicas != 4 {
-		t.Errorf("no recovery: replicas = %d", f.target.replicas)
-	}
-	if got := reasons(f.status().Conditions)[calc.ConditionScalingActive]; got != "True/"+calc.ReasonValidMetricFound {
-		t.Errorf("ScalingActive after recovery = %s", got)
+	if able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]; able != "True/"+calc.ReasonSucceededRescale {
+		t.Errorf("AbleToScale after the successful write = %s", able)
 	}
 }
 
@@ -364,7 +372,7 @@ func TestNaNSamplesAreMissingNotZero(t *testing.T) {
 	f.use(200, 200)
 	f.source.Set(gen.Namespace, "web-2", nan())
 	f.source.Set(gen.Namespace, "web-3", nan())
-	f.c.setHistory(gen.Namespace+"/web", calc.History{Recommendations: []calc.Sample{{Replicas: 4, At: start.Add(-time.Hour)}}})
+	f.c.setHistory(gen.Namespace+"/web", "", calc.History{Recommendations: []calc.Sample{{Replicas: 4, At: start.Add(-time.Hour)}}})
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +538,7 @@ func TestOneQueryPerCycle(t *testing.T) {
 	f.use(800, 800, 800)
 	f.c.resync(f.ctx)
 	for f.c.queue.Len() > 0 {
-		f.c.processNextItem(f.ctx)
+		f.c.processNextItem(f.ctx, f.ctx)
 	}
 	if diff := cmp.Diff([][]string{{"default", "shop"}}, f.source.Queries()); diff != "" {
 		t.Errorf("queries (-want +got):\n%s", diff)
@@ -542,7 +550,7 @@ func TestOneQueryPerCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.c.enqueue(d)
-	f.c.processNextItem(f.ctx)
+	f.c.processNextItem(f.ctx, f.ctx)
 	if q := f.source.Queries(); len(q) != 2 || !cmp.Equal(q[1], []string{"default", "new", "shop"}) {
 		t.Errorf("queries = %v", q)
 	}
@@ -561,7 +569,7 @@ func TestDeletedMemHpaForgetsHistory(t *testing.T) {
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.c.history[gen.Namespace+"/web"]; ok {
+	if _, ok := f.c.state[gen.Namespace+"/web"]; ok {
 		t.Errorf("history kept for a deleted MemHpa")
 	}
 }
@@ -596,7 +604,7 @@ func TestRun(t *testing.T) {
 	mf.Start(runCtx.Done())
 	kf.Start(runCtx.Done())
 	done := make(chan error)
-	go func() { done <- c.Run(runCtx, 2) }()
+	go func() { done <- c.Run(runCtx, runCtx, 2) }()
 
 	deadline := time.After(10 * time.Second)
 	for {
@@ -639,7 +647,7 @@ func TestPerMemHpaQueryMode(t *testing.T) {
 	}
 	f.c.resync(f.ctx)
 	for f.c.queue.Len() > 0 {
-		f.c.processNextItem(f.ctx)
+		f.c.processNextItem(f.ctx, f.ctx)
 	}
 	want := [][]string{{"default/web-0", "default/web-1", "default/web-2"}, {"shop/web-0", "shop/web-1", "shop/web-2"}}
 	got := f.source.Queries()

@@ -101,11 +101,11 @@ func TestCycleMetric(t *testing.T) {
 	f.c.resync(f.ctx)
 	for f.c.queue.Len() > 0 {
 		f.clock.Step(time.Second)
-		f.c.processNextItem(f.ctx)
+		f.c.processNextItem(f.ctx, f.ctx)
 	}
 	f.c.resync(f.ctx)
 	f.clock.Step(time.Second)
-	f.c.processNextItem(f.ctx)
+	f.c.processNextItem(f.ctx, f.ctx)
 	f.c.resync(f.ctx) // one of two still pending: an overrun
 	want := `
 # HELP memhpa_scaler_cycle_overruns_total Periodic resyncs that found the previous cycle unfinished: a cycle took longer than --sync-period.

@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 	clientmetrics "k8s.io/client-go/tools/metrics"
 )
 
@@ -28,6 +30,8 @@ type Metrics struct {
 	queryDuration   *prometheus.HistogramVec
 	queryFailures   *prometheus.CounterVec
 	desired         *prometheus.GaugeVec
+	desiredMu       sync.Mutex
+	desiredKeys     map[string][2]string // the series of desired, by namespace/name
 	memhpas         prometheus.Gauge
 	cycleDuration   prometheus.Histogram
 	cycleOverruns   prometheus.Counter
@@ -152,3 +156,36 @@ func (m *Metrics) observeQuery(d time.Duration, failure string) {
 }
 
 func (m *Metrics) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
+
+// setDesired sets the desired-replicas series of one MemHpa.
+func (m *Metrics) setDesired(ns, name string, replicas int32) {
+	m.desiredMu.Lock()
+	defer m.desiredMu.Unlock()
+	if m.desiredKeys == nil {
+		m.desiredKeys = map[string][2]string{}
+	}
+	m.desiredKeys[ns+"/"+name] = [2]string{ns, name}
+	m.desired.WithLabelValues(ns, name).Set(float64(replicas))
+}
+
+// dropDesired deletes the desired-replicas series of one MemHpa.
+func (m *Metrics) dropDesired(ns, name string) {
+	m.desiredMu.Lock()
+	defer m.desiredMu.Unlock()
+	delete(m.desiredKeys, ns+"/"+name)
+	m.desired.DeleteLabelValues(ns, name)
+}
+
+// dropDesiredExcept deletes the desired-replicas series of every MemHpa not
+// in live (by namespace/name key), so that a deleted MemHpa, or its deleted
+// namespace, leaves no series behind.
+func (m *Metrics) dropDesiredExcept(live map[string]types.UID) {
+	m.desiredMu.Lock()
+	defer m.desiredMu.Unlock()
+	for key, lv := range m.desiredKeys {
+		if _, ok := live[key]; !ok {
+			delete(m.desiredKeys, key)
+			m.desired.DeleteLabelValues(lv[0], lv[1])
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unique"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -185,4 +186,21 @@ func (t *sharedTable[V]) get(key string, build func() V) V {
 	v := build()
 	t.values[key] = v
 	return v
+}
+
+// TransformHPA is the HorizontalPodAutoscaler informer's transform: the
+// ambiguity check reads only an HPA's name and target, so the cache keeps
+// nothing else (no metrics, no status).
+func TransformHPA(obj any) (any, error) {
+	a, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok {
+		return obj, nil // a tombstone
+	}
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: a.Name, Namespace: a.Namespace, UID: a.UID, ResourceVersion: a.ResourceVersion,
+			DeletionTimestamp: a.DeletionTimestamp,
+		},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: a.Spec.ScaleTargetRef},
+	}, nil
 }

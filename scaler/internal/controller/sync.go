@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -13,8 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
@@ -33,8 +37,24 @@ func isSpecError(err error) bool {
 	return errors.As(err, &s)
 }
 
+// errNotLeading refuses a write after leadership was lost.
+var errNotLeading = errors.New("not leading any more: the write was not made")
+
+// conflictsReported is how many scale writes in a row must be refused with a
+// conflict before they are reported as a failed rescale (event and
+// condition). One conflict is ordinary (another writer, a handover); a run of
+// them means a writer that fights ours.
+const conflictsReported = 3
+
+// errScaleConflict is returned after a scale write was refused with a
+// conflict, so that the work queue retries with its exponential backoff.
+type errScaleConflict struct{ error }
+
+func (e errScaleConflict) Unwrap() error { return e.error }
+
 // sync reconciles one MemHpa: gather, decide, write the scale, write the
 // status, emit events. It returns the first error, reported by the caller.
+// ctx is the leadership: every write checks it first.
 func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	start := c.clock.Now()
 	action := ActionNone
@@ -55,7 +75,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	}
 	shared, err := c.memhpas.MemHpas(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.dropHistory(key)
+		c.dropState(key)
 		return nil
 	}
 	if err != nil {
@@ -66,20 +86,18 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	original := shared.Status.DeepCopy()
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "memHpa", klog.KObj(h))
 	ctx = klog.NewContext(ctx, logger)
+	events := leaderEvents{ctx: ctx, recorder: c.recorder}
 	now := c.clock.Now()
 
 	ref := h.Spec.ScaleTargetRef
 	h.Status.Reference = ref.Kind + "/" + ref.Name
 	h.Status.ObservedGeneration = &h.Generation
 	h.Status.CurrentUtilizationPercentage = nil
-	target := calc.DefaultTargetUtilization
-	if h.Spec.TargetUtilizationPercentage != nil {
-		target = *h.Spec.TargetUtilizationPercentage
-	}
+	target := v1alpha1.EffectiveTargetUtilizationPercentage(&h.Spec)
 
 	sc, gr, err := c.getScale(ctx, h)
 	if err != nil {
-		c.recorder.Event(h, corev1.EventTypeWarning, calc.EventFailedGetScale, err.Error())
+		events.Event(h, corev1.EventTypeWarning, calc.EventFailedGetScale, err.Error())
 		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedGetScale,
 			"the MemHpa controller was unable to get the target's current scale: "+err.Error())
 		h.Status.Targets = targets(nil, target)
@@ -88,69 +106,79 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, calc.ReasonSucceededGetScale,
 		"the MemHpa controller was able to get the target's current scale")
 	current := sc.Spec.Replicas
+	// Until a decision is made, the status keeps the last recommendation,
+	// as the HPA's does.
+	h.Status.CurrentReplicas = current
 
-	in := calc.Input{Spec: h.Spec, CurrentReplicas: current, History: c.historyOf(key), Config: c.config.Calc}
+	st := c.stateOf(key, h.UID)
+	in := calc.Input{Spec: h.Spec, CurrentReplicas: current, History: st.history, Config: c.config.Calc}
 	var rejected map[string]string
 	if needsMetrics(h.Spec, current) {
-		in.Pods, err = c.selectPods(ctx, h, sc)
+		var selector labels.Selector
+		in.Pods, selector, err = c.selectPods(ctx, h, sc, events)
 		if err != nil {
-			h.Status.CurrentReplicas, h.Status.DesiredReplicas = current, current
 			h.Status.Targets = targets(nil, target)
 			return errors.Join(err, c.updateStatus(ctx, original, h))
+		}
+		c.setSelector(key, h.UID, selector)
+		if others := c.otherAutoscalers(h, in.Pods); len(others) > 0 {
+			// Two autoscalers would fight over these pods: neither scales
+			// until a user resolves it (the HPA's AmbiguousSelector).
+			msg := fmt.Sprintf("pods by selector %v are controlled by multiple autoscalers: %v", selector, others)
+			events.Event(h, corev1.EventTypeWarning, calc.EventAmbiguousSelector, msg)
+			c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonAmbiguousSelector,
+				"the MemHpa's target is also scaled by another autoscaler: "+msg)
+			h.Status.Targets = targets(nil, target)
+			return c.updateStatus(ctx, original, h)
 		}
 		in.Usage, rejected, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
 	}
 
 	rec := calc.Decide(in, c.clock)
-	c.setHistory(key, rec.History)
+	c.setHistory(key, h.UID, rec.History)
 	for _, cond := range rec.Conditions {
 		c.setCondition(h, now, cond.Type, cond.Status, cond.Reason, cond.Message)
 	}
 	for _, w := range rec.Warnings {
-		c.recorder.Event(h, corev1.EventTypeWarning, w.Reason, w.Message)
+		events.Event(h, corev1.EventTypeWarning, w.Reason, w.Message)
 	}
 	logDecision(logger, h, rec, target, rejected)
 
-	h.Status.CurrentReplicas = current
 	h.Status.CurrentUtilizationPercentage = rec.Utilization
 	h.Status.Targets = targets(rec.Utilization, target)
+	if !rec.Recommended {
+		return c.updateStatus(ctx, original, h)
+	}
+	// A failed write keeps the last desired size in the status, as the
+	// HPA's setCurrentReplicasAndMetricsInStatus does.
 	desired := rec.DesiredReplicas
 	if rec.Rescale {
 		action = ActionScaleUp
 		if desired < current {
 			action = ActionScaleDown
 		}
-		done, err := c.rescale(ctx, key, h, sc, gr, rec, now)
-		if !done {
+		if err := c.rescale(ctx, key, h, sc, gr, rec, now, events); err != nil {
 			action = ActionNone
-			h.Status.DesiredReplicas = current
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
-		c.setHistory(key, calc.RecordRescale(rec.History, h.Spec.Behavior, c.config.Calc.DownscaleStabilization, now, current, desired))
+		c.setHistory(key, h.UID, calc.RecordRescale(rec.History, h.Spec.Behavior, c.config.Calc, now, current, desired))
 		h.Status.LastScaleTime = &metav1.Time{Time: now}
 	}
 	h.Status.DesiredReplicas = desired
-	c.metrics.desired.WithLabelValues(h.Namespace, h.Name).Set(float64(desired))
+	c.metrics.setDesired(h.Namespace, h.Name, desired)
 	return c.updateStatus(ctx, original, h)
 }
 
 // needsMetrics tells whether calc will look at pods and samples: not when the
 // target is at zero or outside [min, max] (clamped without metrics).
 func needsMetrics(spec v1alpha1.MemHpaSpec, current int32) bool {
-	minReplicas := calc.DefaultMinReplicas
-	if spec.MinReplicas != nil {
-		minReplicas = *spec.MinReplicas
-	}
-	return current != 0 && current <= spec.MaxReplicas && current >= minReplicas
+	return current != 0 && current <= spec.MaxReplicas && current >= v1alpha1.EffectiveMinReplicas(&spec)
 }
 
 // getScale reads the target's /scale through every REST mapping of its kind.
 func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autoscalingv1.Scale, schema.GroupResource, error) {
 	ref := h.Spec.ScaleTargetRef
-	apiVersion := ref.APIVersion
-	if apiVersion == "" {
-		apiVersion = "apps/v1"
-	}
+	apiVersion := v1alpha1.TargetAPIVersion(ref)
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
 		return nil, schema.GroupResource{}, specError{fmt.Errorf("invalid API version %q in scale target reference: %w", apiVersion, err)}
@@ -187,51 +215,63 @@ func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autosca
 
 // selectPods parses the scale's selector and lists its pods, reporting a
 // missing or invalid selector as the HPA does.
-func (c *Controller) selectPods(ctx context.Context, h *v1alpha1.MemHpa, sc *autoscalingv1.Scale) ([]*corev1.Pod, error) {
+func (c *Controller) selectPods(ctx context.Context, h *v1alpha1.MemHpa, sc *autoscalingv1.Scale, events leaderEvents) ([]*corev1.Pod, labels.Selector, error) {
 	now := c.clock.Now()
 	if sc.Status.Selector == "" {
-		c.recorder.Event(h, corev1.EventTypeWarning, calc.EventSelectorRequired, "selector is required")
+		events.Event(h, corev1.EventTypeWarning, calc.EventSelectorRequired, "selector is required")
 		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonInvalidSelector,
 			"the MemHpa target's scale is missing a selector")
-		return nil, specError{fmt.Errorf("the scale of %s has no selector", h.Status.Reference)}
+		return nil, nil, specError{fmt.Errorf("the scale of %s has no selector", h.Status.Reference)}
 	}
 	selector, err := labels.Parse(sc.Status.Selector)
 	if err != nil {
-		c.recorder.Event(h, corev1.EventTypeWarning, calc.EventInvalidSelector,
+		events.Event(h, corev1.EventTypeWarning, calc.EventInvalidSelector,
 			"couldn't convert selector into a corresponding internal selector object: "+err.Error())
 		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonInvalidSelector,
 			"the MemHpa target's selector could not be parsed: "+err.Error())
-		return nil, specError{fmt.Errorf("parse selector %q: %w", sc.Status.Selector, err)}
+		return nil, nil, specError{fmt.Errorf("parse selector %q: %w", sc.Status.Selector, err)}
 	}
-	return c.podsOf(h.Namespace, selector)
+	pods, err := c.podsOf(h.Namespace, selector)
+	return pods, selector, err
 }
 
 // rescale writes the new size. The scale carries the resourceVersion it was
 // read with, so a concurrent change (another writer, a second leader during a
-// handover) fails with a conflict instead of being overwritten; the next
-// round recomputes from fresh data. It tells whether the scale was written.
-func (c *Controller) rescale(ctx context.Context, key string, h *v1alpha1.MemHpa, sc *autoscalingv1.Scale, gr schema.GroupResource, rec calc.Recommendation, now time.Time) (bool, error) {
+// handover) fails with a conflict instead of being overwritten; the work
+// queue then retries with exponential backoff, recomputing from fresh data,
+// and a run of conflicts is reported as a failed rescale.
+func (c *Controller) rescale(ctx context.Context, key string, h *v1alpha1.MemHpa, sc *autoscalingv1.Scale, gr schema.GroupResource, rec calc.Recommendation, now time.Time, events leaderEvents) error {
 	logger := klog.FromContext(ctx)
+	if ctx.Err() != nil {
+		return errNotLeading
+	}
 	update := sc.DeepCopy()
 	update.Spec.Replicas = rec.DesiredReplicas
 	_, err := c.scales.Scales(h.Namespace).Update(ctx, gr, update, metav1.UpdateOptions{FieldManager: FieldManager})
 	if apierrors.IsConflict(err) {
-		logger.Info("Scale changed since it was read, recomputing next round", "resourceVersion", sc.ResourceVersion)
-		c.queue.AddAfter(key, time.Second)
-		return false, nil
+		n := c.noteConflict(key, h.UID)
+		logger.Info("Scale changed since it was read, recomputing", "resourceVersion", sc.ResourceVersion, "conflictsInARow", n)
+		if n >= conflictsReported {
+			events.Eventf(h, corev1.EventTypeWarning, calc.EventFailedRescale, "New size: %d; reason: %s; error: %v (%d conflicts in a row)",
+				rec.DesiredReplicas, rec.RescaleReason, err, n)
+			c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedUpdateScale,
+				fmt.Sprintf("the MemHpa controller was unable to update the target scale: %d conflicting writes in a row: %v", n, err))
+		}
+		return errScaleConflict{fmt.Errorf("rescale %s to %d: %w", h.Status.Reference, rec.DesiredReplicas, err)}
 	}
 	if err != nil {
-		c.recorder.Eventf(h, corev1.EventTypeWarning, calc.EventFailedRescale, "New size: %d; reason: %s; error: %v",
+		events.Eventf(h, corev1.EventTypeWarning, calc.EventFailedRescale, "New size: %d; reason: %s; error: %v",
 			rec.DesiredReplicas, rec.RescaleReason, err)
 		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedUpdateScale,
 			"the MemHpa controller was unable to update the target scale: "+err.Error())
-		return false, fmt.Errorf("rescale %s to %d: %w", h.Status.Reference, rec.DesiredReplicas, err)
+		return fmt.Errorf("rescale %s to %d: %w", h.Status.Reference, rec.DesiredReplicas, err)
 	}
+	c.clearConflicts(key, h.UID)
 	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, calc.ReasonSucceededRescale,
 		fmt.Sprintf("the MemHpa controller was able to update the target scale to %d", rec.DesiredReplicas))
-	c.recorder.Eventf(h, corev1.EventTypeNormal, calc.EventSuccessfulRescale, "New size: %d; reason: %s", rec.DesiredReplicas, rec.RescaleReason)
+	events.Eventf(h, corev1.EventTypeNormal, calc.EventSuccessfulRescale, "New size: %d; reason: %s", rec.DesiredReplicas, rec.RescaleReason)
 	logger.Info("Rescaled", "target", h.Status.Reference, "oldReplicas", rec.CurrentReplicas, "newReplicas", rec.DesiredReplicas, "reason", rec.RescaleReason)
-	return true, nil
+	return nil
 }
 
 // updateStatus writes the status only when it changed (kubernetes/kubernetes#47077).
@@ -239,13 +279,16 @@ func (c *Controller) updateStatus(ctx context.Context, original *v1alpha1.MemHpa
 	if equality.Semantic.DeepEqual(original, &h.Status) {
 		return nil
 	}
+	if ctx.Err() != nil {
+		return errNotLeading
+	}
 	_, err := c.client.AutoscalingV1alpha1().MemHpas(h.Namespace).UpdateStatus(ctx, h, metav1.UpdateOptions{FieldManager: FieldManager})
 	if apierrors.IsConflict(err) {
 		// The MemHpa changed under us; the update event queues it again.
 		return fmt.Errorf("update status: %w", err)
 	}
 	if err != nil {
-		c.recorder.Event(h, corev1.EventTypeWarning, calc.EventFailedUpdateStatus, err.Error())
+		leaderEvents{ctx: ctx, recorder: c.recorder}.Event(h, corev1.EventTypeWarning, calc.EventFailedUpdateStatus, err.Error())
 		return fmt.Errorf("update status: %w", err)
 	}
 	return nil
@@ -268,16 +311,47 @@ func targets(util *int32, target int32) string {
 	return fmt.Sprintf("%d%%/%d%%", *util, target)
 }
 
-func (c *Controller) historyOf(key string) calc.History {
+// stateOf is what is remembered of the MemHpa with this key and UID: the
+// zero state for a MemHpa never seen, or one that replaced a deleted
+// namesake.
+func (c *Controller) stateOf(key string, uid types.UID) memHpaState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.history[key]
+	st, ok := c.state[key]
+	if !ok || st.uid != uid {
+		return memHpaState{uid: uid}
+	}
+	return st
 }
 
-func (c *Controller) setHistory(key string, h calc.History) {
+// update changes the state of key for uid, starting afresh when the entry
+// belongs to another UID.
+func (c *Controller) update(key string, uid types.UID, change func(*memHpaState)) memHpaState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.history[key] = h
+	st, ok := c.state[key]
+	if !ok || st.uid != uid {
+		st = memHpaState{uid: uid}
+	}
+	change(&st)
+	c.state[key] = st
+	return st
+}
+
+func (c *Controller) setHistory(key string, uid types.UID, h calc.History) {
+	c.update(key, uid, func(st *memHpaState) { st.history = h })
+}
+
+func (c *Controller) setSelector(key string, uid types.UID, sel labels.Selector) {
+	c.update(key, uid, func(st *memHpaState) { st.selector = sel })
+}
+
+func (c *Controller) noteConflict(key string, uid types.UID) int {
+	return c.update(key, uid, func(st *memHpaState) { st.conflicts++ }).conflicts
+}
+
+func (c *Controller) clearConflicts(key string, uid types.UID) {
+	c.update(key, uid, func(st *memHpaState) { st.conflicts = 0 })
 }
 
 // logDecision writes the one line per decision, with its inputs.
@@ -315,4 +389,84 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"limitedBy", limit,
 		"reason", rec.RescaleReason,
 	)
+}
+
+// leaderEvents records events only while ctx (the leadership) is live: an
+// event is a write too.
+type leaderEvents struct {
+	ctx      context.Context
+	recorder record.EventRecorder
+}
+
+func (e leaderEvents) Event(obj runtime.Object, eventType, reason, msg string) {
+	if e.ctx.Err() == nil {
+		e.recorder.Event(obj, eventType, reason, msg)
+	}
+}
+
+func (e leaderEvents) Eventf(obj runtime.Object, eventType, reason, format string, args ...any) {
+	if e.ctx.Err() == nil {
+		e.recorder.Eventf(obj, eventType, reason, format, args...)
+	}
+}
+
+// otherAutoscalers names the other autoscalers that claim pods of h (the
+// HPA's AmbiguousSelector, which the webhook cannot rule out: it admits on a
+// failed read and cannot see an object created within the watch delay):
+// MemHpas of the namespace on the same target, or whose target's selector
+// (as last read) matches one of pods, and HorizontalPodAutoscalers on the
+// same target. An HPA's selector is not in its object, so an HPA is caught
+// only on the same target (docs/decisions.md).
+func (c *Controller) otherAutoscalers(h *v1alpha1.MemHpa, pods []*corev1.Pod) []string {
+	mine := targetOf(h.Spec.ScaleTargetRef)
+	var out []string
+	others, _ := c.memhpas.MemHpas(h.Namespace).List(labels.Everything())
+	for _, o := range others {
+		if o.Name == h.Name {
+			continue
+		}
+		if targetOf(o.Spec.ScaleTargetRef) == mine || c.selectsAny(o, pods) {
+			out = append(out, "MemHpa/"+o.Name)
+		}
+	}
+	if c.hpas != nil {
+		hpas, _ := c.hpas.HorizontalPodAutoscalers(h.Namespace).List(labels.Everything())
+		for _, a := range hpas {
+			r := a.Spec.ScaleTargetRef
+			if targetOf(v1alpha1.CrossVersionObjectReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name}) == mine {
+				out = append(out, "HorizontalPodAutoscaler/"+a.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// selectsAny tells whether the last selector read for MemHpa o matches one
+// of pods.
+func (c *Controller) selectsAny(o *v1alpha1.MemHpa, pods []*corev1.Pod) bool {
+	key, err := cache.MetaNamespaceKeyFunc(o)
+	if err != nil {
+		return false
+	}
+	st := c.stateOf(key, o.UID)
+	if st.selector == nil || st.selector.Empty() {
+		return false
+	}
+	for _, p := range pods {
+		if st.selector.Matches(labels.Set(p.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// targetOf is a scale target as group, kind and name: two references that
+// differ only in the version name one workload.
+func targetOf(ref v1alpha1.CrossVersionObjectReference) string {
+	gv, err := schema.ParseGroupVersion(v1alpha1.TargetAPIVersion(ref))
+	if err != nil {
+		return ref.APIVersion + "/" + ref.Kind + "/" + ref.Name
+	}
+	return gv.Group + "/" + ref.Kind + "/" + ref.Name
 }
