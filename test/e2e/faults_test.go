@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/memhpa/memhpa/test/bench"
 	"github.com/memhpa/memhpa/test/harness"
@@ -215,10 +213,6 @@ func TestLeaderKilledOtherTakesOverWithoutDoubleRescale(t *testing.T) {
 
 	// Count every change of spec.replicas from here on.
 	cs := clientset(t)
-	var (
-		mu      sync.Mutex
-		changes []int32
-	)
 	startRepl, _, err := replicas(ctx, cs, ns, appName)
 	if err != nil {
 		t.Fatal(err)
@@ -227,26 +221,7 @@ func TestLeaderKilledOtherTakesOverWithoutDoubleRescale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + appName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	go func() {
-		last := startRepl
-		for ev := range w.ResultChan() {
-			d, ok := ev.Object.(*appsv1.Deployment)
-			if !ok || ev.Type != watch.Modified || d.Spec.Replicas == nil {
-				continue
-			}
-			mu.Lock()
-			if *d.Spec.Replicas != last {
-				last = *d.Spec.Replicas
-				changes = append(changes, last)
-			}
-			mu.Unlock()
-		}
-	}()
+	changes := watchReplicaChanges(t, ns, startRepl)
 
 	if err := env.KillComponent(ctx, harness.Component(leader)); err != nil {
 		t.Fatal(err)
@@ -265,27 +240,7 @@ func TestLeaderKilledOtherTakesOverWithoutDoubleRescale(t *testing.T) {
 	got := waitReplicasAtLeast(t, ns, 4, faultReaction)
 
 	// Let the last write's event land, then compare writes and events.
-	var writes []int32
-	var rescales int
-	err = harness.Poll(ctx, 30*time.Second, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
-		mu.Lock()
-		writes = append(writes[:0], changes...)
-		mu.Unlock()
-		n, err := eventCount(ctx, cs, ns, "SuccessfulRescale")
-		rescales = n - rescalesBefore
-		return err == nil && rescales >= len(writes) && len(writes) > 0, err
-	})
-	if err != nil {
-		t.Fatalf("scale writes %v and %d SuccessfulRescale events never matched: %v", writes, rescales, err)
-	}
-	if rescales != len(writes) {
-		t.Fatalf("%d SuccessfulRescale events for %d changes of spec.replicas %v: a rescale was done twice", rescales, len(writes), writes)
-	}
-	for i := 1; i < len(writes); i++ {
-		if writes[i] <= writes[i-1] {
-			t.Fatalf("replicas went %v: a stale write undid a rescale", writes)
-		}
-	}
+	writes := requireEachRescaleOnce(t, ns, changes, rescalesBefore)
 	t.Logf("leader %s killed; %s took over after %v (lease %v); replicas %d → %d in %d writes %v",
 		leader, follower, takeover.Round(time.Millisecond), lease, startRepl, got, len(writes), writes)
 }
