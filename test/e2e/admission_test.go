@@ -155,10 +155,10 @@ behavior:
 				MinReplicas:                 ptr.To[int32](1),
 				MaxReplicas:                 4,
 				TargetUtilizationPercentage: ptr.To[int32](80),
-				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-					ScaleDown: &autoscalingv2.HPAScalingRules{
+				Behavior: &v1alpha1.MemHpaBehavior{
+					ScaleDown: &v1alpha1.MemHpaScalingRules{
 						StabilizationWindowSeconds: ptr.To[int32](60),
-						Policies: []autoscalingv2.HPAScalingPolicy{
+						Policies: []v1alpha1.MemHpaScalingPolicy{
 							{Type: autoscalingv2.PercentScalingPolicy, Value: 50, PeriodSeconds: 60},
 						},
 					},

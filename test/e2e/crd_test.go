@@ -42,6 +42,16 @@ func TestExplainShowsDescriptions(t *testing.T) {
 			field: "memhpa.spec.scaleTargetRef",
 			want:  []string{"points at the workload to scale", "apiVersion", "kind", "name"},
 		},
+		{
+			name:  "behavior policy",
+			field: "memhpa.spec.behavior.scaleDown.policies",
+			want:  []string{"policies are the changes allowed over a period", "periodSeconds", "type", "value"},
+		},
+		{
+			name:  "behavior policy period",
+			field: "memhpa.spec.behavior.scaleUp.policies.periodSeconds",
+			want:  []string{"length of the sliding window", "Between 1 and 1800"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,7 +29,6 @@ import (
 	"math/big"
 	"time"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -265,7 +264,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 // was written. As in the HPA, events are only kept when a behavior is set
 // (they feed its rate policies), and only as long as the longest policy
 // period of their direction.
-func RecordRescale(h History, behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, downscaleStabilization time.Duration, now time.Time, from, to int32) History {
+func RecordRescale(h History, behavior *v1alpha1.MemHpaBehavior, downscaleStabilization time.Duration, now time.Time, from, to int32) History {
 	h = h.clone()
 	if behavior == nil || from == to {
 		return h
@@ -298,7 +297,7 @@ func keepRecent(changes []Change, now time.Time, period time.Duration) []Change 
 	return kept
 }
 
-func longestPeriod(r *autoscalingv2.HPAScalingRules) time.Duration {
+func longestPeriod(r *v1alpha1.MemHpaScalingRules) time.Duration {
 	var longest int32
 	for _, p := range r.Policies {
 		longest = max(longest, p.PeriodSeconds)
@@ -321,7 +320,7 @@ func (t tolerances) within(ratio float64) bool {
 	return 1-t.down <= ratio && ratio <= 1+t.up
 }
 
-func tolerancesOf(b *autoscalingv2.HorizontalPodAutoscalerBehavior, def float64) tolerances {
+func tolerancesOf(b *v1alpha1.MemHpaBehavior, def float64) tolerances {
 	t := tolerances{down: def, up: def}
 	if b == nil {
 		return t
