@@ -74,14 +74,14 @@ behavior:
     selectPolicy: Sometimes
     policies:
     - {type: Bogus, value: 0, periodSeconds: 0}`,
-			// The CRD's CEL rules name the policies list; the webhook would
-			// name each policy's field. Either is precise enough to fix.
+			// The CRD's schema refuses these before the webhook is called, and
+			// names each policy's own field, as the HPA's validation does.
 			paths: []string{
-				`spec\.behavior\.scaleUp\.stabilizationWindowSeconds: Invalid value`,
-				`spec\.behavior\.scaleUp\.selectPolicy: (Invalid|Unsupported) value`,
-				`spec\.behavior\.scaleUp\.policies(: Invalid value: .*type Pods or Percent|\[0\]\.type: )`,
-				`spec\.behavior\.scaleUp\.policies(: Invalid value: .*value greater than 0|\[0\]\.value: )`,
-				`spec\.behavior\.scaleUp\.policies(: Invalid value: .*periodSeconds between 1 and 1800|\[0\]\.periodSeconds: )`,
+				`spec\.behavior\.scaleUp\.stabilizationWindowSeconds: Invalid value: 3601: `,
+				`spec\.behavior\.scaleUp\.selectPolicy: Unsupported value: "Sometimes": `,
+				`spec\.behavior\.scaleUp\.policies\[0\]\.type: Unsupported value: "Bogus": `,
+				`spec\.behavior\.scaleUp\.policies\[0\]\.value: Invalid value: 0: `,
+				`spec\.behavior\.scaleUp\.policies\[0\]\.periodSeconds: Invalid value: 0: `,
 			},
 		},
 	}
@@ -155,10 +155,10 @@ behavior:
 				MinReplicas:                 ptr.To[int32](1),
 				MaxReplicas:                 4,
 				TargetUtilizationPercentage: ptr.To[int32](80),
-				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-					ScaleDown: &autoscalingv2.HPAScalingRules{
+				Behavior: &v1alpha1.MemHpaBehavior{
+					ScaleDown: &v1alpha1.MemHpaScalingRules{
 						StabilizationWindowSeconds: ptr.To[int32](60),
-						Policies: []autoscalingv2.HPAScalingPolicy{
+						Policies: []v1alpha1.MemHpaScalingPolicy{
 							{Type: autoscalingv2.PercentScalingPolicy, Value: 50, PeriodSeconds: 60},
 						},
 					},

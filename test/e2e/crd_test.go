@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -40,6 +41,16 @@ func TestExplainShowsDescriptions(t *testing.T) {
 			name:  "scale target reference",
 			field: "memhpa.spec.scaleTargetRef",
 			want:  []string{"points at the workload to scale", "apiVersion", "kind", "name"},
+		},
+		{
+			name:  "behavior policy",
+			field: "memhpa.spec.behavior.scaleDown.policies",
+			want:  []string{"policies are the changes allowed over a period", "periodSeconds", "type", "value"},
+		},
+		{
+			name:  "behavior policy period",
+			field: "memhpa.spec.behavior.scaleUp.policies.periodSeconds",
+			want:  []string{"length of the sliding window", "Between 1 and 1800"},
 		},
 	}
 	for _, tt := range tests {
@@ -82,7 +93,8 @@ targetUtilizationPercentage: 60`))
 
 // With the webhook out of the loop (stopped, its configurations set to
 // Ignore), the CRD's own schema and CEL rules still refuse min > max and
-// out-of-range values; and a good MemHpa is admitted without defaults, which
+// out-of-range values, naming the field of a list item by its index as the
+// HPA's validation does; and a good MemHpa is admitted without defaults, which
 // proves the webhook really was not called.
 func TestCRDRulesHoldWithoutWebhook(t *testing.T) {
 	requireWebhook(t)
@@ -105,9 +117,9 @@ func TestCRDRulesHoldWithoutWebhook(t *testing.T) {
 	ns := newNamespace(t, "e2e-nowebhook")
 
 	tests := []struct {
-		name string
-		spec string
-		want []string
+		name  string
+		spec  string
+		lines []string // regular expressions; each must match a whole cause line of kubectl's output
 	}{
 		{
 			name: "min greater than max",
@@ -115,7 +127,7 @@ func TestCRDRulesHoldWithoutWebhook(t *testing.T) {
 scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
 minReplicas: 5
 maxReplicas: 2`,
-			want: []string{"maxReplicas must be greater than or equal to minReplicas"},
+			lines: []string{`spec\.maxReplicas: Invalid value: maxReplicas must be greater than or equal to minReplicas`},
 		},
 		{
 			name: "out of range",
@@ -124,18 +136,53 @@ scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
 minReplicas: 0
 maxReplicas: 3
 targetUtilizationPercentage: 101`,
-			want: []string{"spec.minReplicas", "spec.targetUtilizationPercentage"},
+			lines: []string{`spec\.minReplicas: Invalid value: 0: .*`, `spec\.targetUtilizationPercentage: Invalid value: 101: .*`},
+		},
+		{
+			name:  "period of the second scale-down policy too long",
+			spec:  withPolicies("scaleDown", "{type: Pods, value: 1, periodSeconds: 60}", "{type: Percent, value: 10, periodSeconds: 1801}"),
+			lines: []string{`spec\.behavior\.scaleDown\.policies\[1\]\.periodSeconds: Invalid value: 1801: spec\.behavior\.scaleDown\.policies\[1\]\.periodSeconds in body should be less than or equal to 1800`},
+		},
+		{
+			name:  "unknown type of the second scale-down policy",
+			spec:  withPolicies("scaleDown", "{type: Pods, value: 1, periodSeconds: 60}", "{type: Foo, value: 10, periodSeconds: 60}"),
+			lines: []string{`spec\.behavior\.scaleDown\.policies\[1\]\.type: Unsupported value: "Foo": supported values: "Pods", "Percent"`},
+		},
+		{
+			name:  "zero value of the first scale-up policy",
+			spec:  withPolicies("scaleUp", "{type: Pods, value: 0, periodSeconds: 60}", "{type: Percent, value: 100, periodSeconds: 60}"),
+			lines: []string{`spec\.behavior\.scaleUp\.policies\[0\]\.value: Invalid value: 0: spec\.behavior\.scaleUp\.policies\[0\]\.value in body should be greater than or equal to 1`},
+		},
+		{
+			name:  "empty scale-up policies",
+			spec:  withPolicies("scaleUp"),
+			lines: []string{`spec\.behavior\.scaleUp\.policies: Invalid value: 0: spec\.behavior\.scaleUp\.policies in body should have at least 1 items`},
+		},
+		{
+			name: "scale-down window and tolerance below 0",
+			spec: `
+scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+maxReplicas: 3
+behavior:
+  scaleDown:
+    stabilizationWindowSeconds: -1
+    tolerance: "-0.1"`,
+			lines: []string{
+				`spec\.behavior\.scaleDown\.stabilizationWindowSeconds: Invalid value: -1: spec\.behavior\.scaleDown\.stabilizationWindowSeconds in body should be greater than or equal to 0`,
+				`spec\.behavior\.scaleDown\.tolerance: Invalid value: "-0\.1": must be greater than or equal to 0`,
+			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := applyRefused(t, memHpaYAML(ns, "bad", tt.spec))
+			t.Logf("kubectl apply said:\n%s", out)
 			if !strings.Contains(out, `The MemHpa "bad" is invalid`) {
 				t.Errorf("output does not name the MemHpa as invalid:\n%s", out)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output does not mention %q:\n%s", w, out)
+			for _, l := range tt.lines {
+				if !hasCauseLine(out, l) {
+					t.Errorf("output has no cause line matching %q:\n%s", l, out)
 				}
 			}
 		})
@@ -151,4 +198,15 @@ maxReplicas: 3`))
 				m.Spec.MinReplicas, m.Spec.TargetUtilizationPercentage)
 		}
 	})
+}
+
+// withPolicies is a MemHpa spec whose behavior.<rules>.policies is the given
+// list of YAML flow mappings (an empty list when none is given).
+func withPolicies(rules string, policies ...string) string {
+	return fmt.Sprintf(`
+scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+maxReplicas: 3
+behavior:
+  %s:
+    policies: [%s]`, rules, strings.Join(policies, ", "))
 }

@@ -135,3 +135,20 @@ var spaces = regexp.MustCompile(`\s+`)
 
 // flat collapses runs of white space, so wrapped text can be matched.
 func flat(s string) string { return spaces.ReplaceAllString(s, " ") }
+
+// hasCauseLine tells whether one cause of kubectl's "is invalid" output
+// matches the regular expression re from its start to its end. kubectl
+// prints a lone cause after "is invalid: " and several as "* " items.
+func hasCauseLine(out, re string) bool {
+	r := regexp.MustCompile(`^(?:` + re + `)$`)
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if _, cause, ok := strings.Cut(line, "is invalid: "); ok {
+			line = cause
+		}
+		if r.MatchString(strings.TrimPrefix(line, "* ")) {
+			return true
+		}
+	}
+	return false
+}

@@ -29,7 +29,6 @@ import (
 	"math/big"
 	"time"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -280,7 +279,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 // long as the longest policy period of either direction. Without one, only
 // scale-ups are kept, for one sync period: they hold the max(2×, 4) cap to the
 // period (Config.SyncPeriod).
-func RecordRescale(h History, behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, cfg Config, now time.Time, from, to int32) History {
+func RecordRescale(h History, behavior *v1alpha1.MemHpaBehavior, cfg Config, now time.Time, from, to int32) History {
 	h = h.clone()
 	if from == to {
 		return h
@@ -321,7 +320,7 @@ func keepRecent(changes []Change, now time.Time, period time.Duration) []Change 
 	return kept
 }
 
-func longestPeriod(r *autoscalingv2.HPAScalingRules) time.Duration {
+func longestPeriod(r *v1alpha1.MemHpaScalingRules) time.Duration {
 	var longest int32
 	for _, p := range r.Policies {
 		longest = max(longest, p.PeriodSeconds)
@@ -344,7 +343,7 @@ func (t tolerances) within(ratio float64) bool {
 	return 1-t.down <= ratio && ratio <= 1+t.up
 }
 
-func tolerancesOf(b *autoscalingv2.HorizontalPodAutoscalerBehavior, def float64) tolerances {
+func tolerancesOf(b *v1alpha1.MemHpaBehavior, def float64) tolerances {
 	t := tolerances{down: def, up: def}
 	if b == nil {
 		return t

@@ -53,11 +53,11 @@ func recAt(replicas int32, ago time.Duration) Sample {
 
 func spec(opts ...gen.MemHpaOption) v1alpha1.MemHpaSpec { return gen.MemHpa("web", opts...).Spec }
 
-func behavior(up, down *autoscalingv2.HPAScalingRules) gen.MemHpaOption {
-	return gen.WithBehavior(&autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: up, ScaleDown: down})
+func behavior(up, down *v1alpha1.MemHpaScalingRules) gen.MemHpaOption {
+	return gen.WithBehavior(&v1alpha1.MemHpaBehavior{ScaleUp: up, ScaleDown: down})
 }
 
-func withTolerance(r *autoscalingv2.HPAScalingRules, q string) *autoscalingv2.HPAScalingRules {
+func withTolerance(r *v1alpha1.MemHpaScalingRules, q string) *v1alpha1.MemHpaScalingRules {
 	t := resource.MustParse(q)
 	r.Tolerance = &t
 	return r
@@ -492,13 +492,13 @@ func TestStabilisationOverTime(t *testing.T) {
 }
 
 func TestRecordRescale(t *testing.T) {
-	b := &autoscalingv2.HorizontalPodAutoscalerBehavior{
+	b := &v1alpha1.MemHpaBehavior{
 		ScaleUp: gen.Rules(nil, "", gen.PodsPolicy(4, 60), gen.PercentPolicy(100, 120)),
 	}
 	h := History{ScaleUps: []Change{{Replicas: 1, At: now.Add(-3 * time.Minute)}, {Replicas: 2, At: now.Add(-time.Minute)}}}
 	for _, tc := range []struct {
 		name     string
-		behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
+		behavior *v1alpha1.MemHpaBehavior
 		from, to int32
 		want     History
 	}{

@@ -6,6 +6,8 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
 // The HPA's limits on a scale-up when no behavior is set: at most double, or
@@ -89,7 +91,7 @@ func store(samples []Sample, old int, s Sample) []Sample {
 
 // normalizeWithBehavior is the HPA's normalizeDesiredReplicasWithBehaviors:
 // both stabilisation windows, then the rate policies over the recent rescales.
-func normalizeWithBehavior(rec *Recommendation, now time.Time, b *autoscalingv2.HorizontalPodAutoscalerBehavior, current, metric, minReplicas, maxReplicas int32) int32 {
+func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHpaBehavior, current, metric, minReplicas, maxReplicas int32) int32 {
 	upCutoff := now.Add(-time.Duration(*b.ScaleUp.StabilizationWindowSeconds) * time.Second)
 	downCutoff := now.Add(-time.Duration(*b.ScaleDown.StabilizationWindowSeconds) * time.Second)
 	up, down := metric, metric
@@ -166,7 +168,7 @@ func changeInPeriod(changes []Change, now time.Time, periodSeconds int32) int32 
 // calculateScaleDownLimitWithBehaviors (down): for each policy, the size at the
 // start of its period moved by what the policy allows; Max picks the largest
 // change, Min the smallest, Disabled forbids any change in that direction.
-func rateLimit(current int32, h History, r *autoscalingv2.HPAScalingRules, now time.Time, up bool) int32 {
+func rateLimit(current int32, h History, r *v1alpha1.MemHpaScalingRules, now time.Time, up bool) int32 {
 	sel := *r.SelectPolicy
 	if sel == autoscalingv2.DisabledPolicySelect {
 		return current
@@ -205,11 +207,11 @@ func rateLimit(current int32, h History, r *autoscalingv2.HPAScalingRules, now t
 // withDefaults returns a copy of b with the autoscaling/v2 defaults filled in
 // field by field (pkg/apis/autoscaling/v2/defaults.go), and the scale-down
 // window from the flag when unset, as the HPA controller does.
-func withDefaults(b *autoscalingv2.HorizontalPodAutoscalerBehavior, downWindow time.Duration) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+func withDefaults(b *v1alpha1.MemHpaBehavior, downWindow time.Duration) *v1alpha1.MemHpaBehavior {
 	out := b.DeepCopy()
 	maxSel := autoscalingv2.MaxChangePolicySelect
 	if out.ScaleUp == nil {
-		out.ScaleUp = &autoscalingv2.HPAScalingRules{}
+		out.ScaleUp = &v1alpha1.MemHpaScalingRules{}
 	}
 	if out.ScaleUp.StabilizationWindowSeconds == nil {
 		out.ScaleUp.StabilizationWindowSeconds = new(int32(0))
@@ -218,13 +220,13 @@ func withDefaults(b *autoscalingv2.HorizontalPodAutoscalerBehavior, downWindow t
 		out.ScaleUp.SelectPolicy = &maxSel
 	}
 	if len(out.ScaleUp.Policies) == 0 {
-		out.ScaleUp.Policies = []autoscalingv2.HPAScalingPolicy{
+		out.ScaleUp.Policies = []v1alpha1.MemHpaScalingPolicy{
 			{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 15},
 			{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15},
 		}
 	}
 	if out.ScaleDown == nil {
-		out.ScaleDown = &autoscalingv2.HPAScalingRules{}
+		out.ScaleDown = &v1alpha1.MemHpaScalingRules{}
 	}
 	if out.ScaleDown.StabilizationWindowSeconds == nil {
 		out.ScaleDown.StabilizationWindowSeconds = new(int32(downWindow / time.Second))
@@ -233,7 +235,7 @@ func withDefaults(b *autoscalingv2.HorizontalPodAutoscalerBehavior, downWindow t
 		out.ScaleDown.SelectPolicy = &maxSel
 	}
 	if len(out.ScaleDown.Policies) == 0 {
-		out.ScaleDown.Policies = []autoscalingv2.HPAScalingPolicy{
+		out.ScaleDown.Policies = []v1alpha1.MemHpaScalingPolicy{
 			{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15},
 		}
 	}

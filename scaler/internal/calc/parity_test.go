@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
+
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
+	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
 // TestScaleUpCapHoldsForThePeriod reconciles one MemHpa several times within
@@ -65,7 +66,7 @@ func TestHPAParity(t *testing.T) {
 		// Scale-up policies look back 15 s, the scale-down policy 600 s: a
 		// scale-up 5 minutes ago still counts in the size at the start of the
 		// scale-down period (the HPA's calculateScaleDownLimitWithBehaviors).
-		b := &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		b := &v1alpha1.MemHpaBehavior{
 			ScaleUp:   gen.Rules(nil, "", gen.PodsPolicy(4, 15)),
 			ScaleDown: gen.Rules(new(int32(0)), "", gen.PodsPolicy(1, 600)),
 		}

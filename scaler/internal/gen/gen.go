@@ -128,7 +128,7 @@ func WithRef(apiVersion, kind, name string) MemHpaOption {
 }
 
 // WithBehavior sets the behavior.
-func WithBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) MemHpaOption {
+func WithBehavior(b *v1alpha1.MemHpaBehavior) MemHpaOption {
 	return func(h *v1alpha1.MemHpa) { h.Spec.Behavior = b }
 }
 
@@ -136,8 +136,8 @@ func WithBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) MemHpaOption
 func WithGeneration(g int64) MemHpaOption { return func(h *v1alpha1.MemHpa) { h.Generation = g } }
 
 // Rules builds scaling rules for one direction; nil fields keep their defaults.
-func Rules(window *int32, sel autoscalingv2.ScalingPolicySelect, policies ...autoscalingv2.HPAScalingPolicy) *autoscalingv2.HPAScalingRules {
-	r := &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: window, Policies: policies}
+func Rules(window *int32, sel autoscalingv2.ScalingPolicySelect, policies ...v1alpha1.MemHpaScalingPolicy) *v1alpha1.MemHpaScalingRules {
+	r := &v1alpha1.MemHpaScalingRules{StabilizationWindowSeconds: window, Policies: policies}
 	if sel != "" {
 		r.SelectPolicy = &sel
 	}
@@ -145,11 +145,11 @@ func Rules(window *int32, sel autoscalingv2.ScalingPolicySelect, policies ...aut
 }
 
 // PodsPolicy allows n pods per period.
-func PodsPolicy(n, periodSeconds int32) autoscalingv2.HPAScalingPolicy {
-	return autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.PodsScalingPolicy, Value: n, PeriodSeconds: periodSeconds}
+func PodsPolicy(n, periodSeconds int32) v1alpha1.MemHpaScalingPolicy {
+	return v1alpha1.MemHpaScalingPolicy{Type: autoscalingv2.PodsScalingPolicy, Value: n, PeriodSeconds: periodSeconds}
 }
 
 // PercentPolicy allows pct percent per period.
-func PercentPolicy(pct, periodSeconds int32) autoscalingv2.HPAScalingPolicy {
-	return autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.PercentScalingPolicy, Value: pct, PeriodSeconds: periodSeconds}
+func PercentPolicy(pct, periodSeconds int32) v1alpha1.MemHpaScalingPolicy {
+	return v1alpha1.MemHpaScalingPolicy{Type: autoscalingv2.PercentScalingPolicy, Value: pct, PeriodSeconds: periodSeconds}
 }

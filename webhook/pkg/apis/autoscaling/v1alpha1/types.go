@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -70,22 +71,91 @@ type MemHpaSpec struct {
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
 	// When unset, one scale-up at most doubles the replicas (or adds up to 4),
 	// and scale-down follows the highest recommendation of the last 300 seconds.
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.stabilizationWindowSeconds) || (self.scaleUp.stabilizationWindowSeconds >= 0 && self.scaleUp.stabilizationWindowSeconds <= 3600)",message="must be between 0 and 3600",fieldPath=".scaleUp.stabilizationWindowSeconds"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.selectPolicy) || self.scaleUp.selectPolicy in ['Max', 'Min', 'Disabled']",message="must be one of Max, Min or Disabled",fieldPath=".scaleUp.selectPolicy"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || size(self.scaleUp.policies) > 0",message="must have at least one policy",fieldPath=".scaleUp.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.type in ['Pods', 'Percent'])",message="must each have type Pods or Percent",fieldPath=".scaleUp.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.value > 0)",message="must each have a value greater than 0",fieldPath=".scaleUp.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.policies) || self.scaleUp.policies.all(p, p.periodSeconds >= 1 && p.periodSeconds <= 1800)",message="must each have periodSeconds between 1 and 1800",fieldPath=".scaleUp.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleUp) || !has(self.scaleUp.tolerance) || !isQuantity(string(self.scaleUp.tolerance)) || !quantity(string(self.scaleUp.tolerance)).isLessThan(quantity('0'))",message="must be greater than or equal to 0",fieldPath=".scaleUp.tolerance"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.stabilizationWindowSeconds) || (self.scaleDown.stabilizationWindowSeconds >= 0 && self.scaleDown.stabilizationWindowSeconds <= 3600)",message="must be between 0 and 3600",fieldPath=".scaleDown.stabilizationWindowSeconds"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.selectPolicy) || self.scaleDown.selectPolicy in ['Max', 'Min', 'Disabled']",message="must be one of Max, Min or Disabled",fieldPath=".scaleDown.selectPolicy"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || size(self.scaleDown.policies) > 0",message="must have at least one policy",fieldPath=".scaleDown.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.type in ['Pods', 'Percent'])",message="must each have type Pods or Percent",fieldPath=".scaleDown.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.value > 0)",message="must each have a value greater than 0",fieldPath=".scaleDown.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.policies) || self.scaleDown.policies.all(p, p.periodSeconds >= 1 && p.periodSeconds <= 1800)",message="must each have periodSeconds between 1 and 1800",fieldPath=".scaleDown.policies"
-	// +kubebuilder:validation:XValidation:rule="!has(self.scaleDown) || !has(self.scaleDown.tolerance) || !isQuantity(string(self.scaleDown.tolerance)) || !quantity(string(self.scaleDown.tolerance)).isLessThan(quantity('0'))",message="must be greater than or equal to 0",fieldPath=".scaleDown.tolerance"
 	// +optional
-	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"` // The CEL rules repeat the webhook's checks, for when it is down.
+	Behavior *MemHpaBehavior `json:"behavior,omitempty"`
+}
+
+// MemHpaBehavior is the autoscaling/v2 HorizontalPodAutoscalerBehavior with
+// the same JSON, so a manifest's behavior can be copied between an HPA and a
+// MemHpa. MemHpa carries its own copy so that the CRD's schema can bound each
+// field where it is: the apiserver then names the field of a bad policy by its
+// index (spec.behavior.scaleDown.policies[1].periodSeconds), as the HPA's
+// validation does, where rules on the list could only name the list.
+type MemHpaBehavior struct {
+	// scaleUp is how fast replicas may be added. When unset, within any 15
+	// seconds the replicas may at most double or grow by 4, whichever is more,
+	// and no stabilization window applies.
+	// +optional
+	ScaleUp *MemHpaScalingRules `json:"scaleUp,omitempty"`
+
+	// scaleDown is how fast replicas may be removed. When unset, they may all
+	// go down to minReplicas within 15 seconds, but no lower than the highest
+	// recommendation of the last 300 seconds (the scaler's
+	// --downscale-stabilization).
+	// +optional
+	ScaleDown *MemHpaScalingRules `json:"scaleDown,omitempty"`
+}
+
+// MemHpaScalingRules limits the changes of the replicas in one direction, as
+// the autoscaling/v2 HPAScalingRules do.
+type MemHpaScalingRules struct {
+	// stabilizationWindowSeconds is how many seconds of past recommendations
+	// are considered: a scale-up goes no higher than the lowest of them, a
+	// scale-down no lower than the highest, which smooths out flapping.
+	// Between 0 and 3600. When unset, 0 for scale-up and 300 for scale-down
+	// (the scaler's --downscale-stabilization).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	StabilizationWindowSeconds *int32 `json:"stabilizationWindowSeconds,omitempty"`
+
+	// selectPolicy chooses among the policies: Max allows the largest change
+	// any policy allows, Min the smallest, and Disabled forbids changes in
+	// this direction. Defaults to Max.
+	// +kubebuilder:validation:Enum=Max;Min;Disabled
+	// +optional
+	SelectPolicy *autoscalingv2.ScalingPolicySelect `json:"selectPolicy,omitempty"`
+
+	// policies are the changes allowed over a period, each as a number of pods
+	// or a percentage of the current replicas; selectPolicy chooses among them.
+	// When unset, the defaults described on scaleUp and scaleDown apply; when
+	// set, at least one policy is required.
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +optional
+	Policies []MemHpaScalingPolicy `json:"policies,omitempty"`
+
+	// tolerance is how far, as a fraction, the ratio of the measured to the
+	// target utilization may differ from 1 before replicas change in this
+	// direction: 0.05 ignores a change of up to 5%. A quantity greater than
+	// or equal to 0. When unset, the scaler's --tolerance applies (0.1 by
+	// default).
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || !quantity(string(self)).isLessThan(quantity('0'))",message="must be greater than or equal to 0"
+	// +optional
+	Tolerance *resource.Quantity `json:"tolerance,omitempty"`
+}
+
+// MemHpaScalingPolicy allows a change of the replicas within a period, as the
+// autoscaling/v2 HPAScalingPolicy does.
+type MemHpaScalingPolicy struct {
+	// type is how value counts: Pods (a number of replicas) or Percent (a
+	// percentage of the replicas at the start of the period).
+	// +kubebuilder:validation:Enum=Pods;Percent
+	// +required
+	Type autoscalingv2.HPAScalingPolicyType `json:"type"`
+
+	// value is the largest change that the policy allows within periodSeconds,
+	// in the unit of type. Greater than 0.
+	// +kubebuilder:validation:Minimum=1
+	// +required
+	Value int32 `json:"value"`
+
+	// periodSeconds is the length of the sliding window, in seconds, over
+	// which the changes are summed. Between 1 and 1800.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1800
+	// +required
+	PeriodSeconds int32 `json:"periodSeconds"`
 }
 
 // CrossVersionObjectReference identifies the referred workload, as in

@@ -157,7 +157,7 @@ func quoteOrEmpty(s string) string {
 // a HorizontalPodAutoscaler's. Unset rules, windows, select policies and
 // policies mean the HPA's defaults; a policies list that is present must not
 // be empty.
-func ValidateBehavior(behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, fldPath *field.Path) field.ErrorList {
+func ValidateBehavior(behavior *v1alpha1.MemHpaBehavior, fldPath *field.Path) field.ErrorList {
 	if behavior == nil {
 		return nil
 	}
@@ -165,7 +165,7 @@ func ValidateBehavior(behavior *autoscalingv2.HorizontalPodAutoscalerBehavior, f
 	return append(allErrs, validateScalingRules(behavior.ScaleDown, fldPath.Child("scaleDown"))...)
 }
 
-func validateScalingRules(rules *autoscalingv2.HPAScalingRules, fldPath *field.Path) field.ErrorList {
+func validateScalingRules(rules *v1alpha1.MemHpaScalingRules, fldPath *field.Path) field.ErrorList {
 	if rules == nil {
 		return nil
 	}
@@ -196,7 +196,7 @@ func validateScalingRules(rules *autoscalingv2.HPAScalingRules, fldPath *field.P
 	return allErrs
 }
 
-func validateScalingPolicy(policy autoscalingv2.HPAScalingPolicy, fldPath *field.Path) field.ErrorList {
+func validateScalingPolicy(policy v1alpha1.MemHpaScalingPolicy, fldPath *field.Path) field.ErrorList {
 	allErrs := field.ErrorList{}
 	if !oneOf(policy.Type, validPolicyTypes) {
 		allErrs = append(allErrs, field.NotSupported(fldPath.Child("type"), policy.Type, validPolicyTypes))

@@ -85,9 +85,9 @@ func WithRef(apiVersion, kind, name string) Option {
 }
 
 // WithBehavior sets spec.behavior.
-func WithBehavior(up, down *autoscalingv2.HPAScalingRules) Option {
+func WithBehavior(up, down *v1alpha1.MemHpaScalingRules) Option {
 	return func(m *v1alpha1.MemHpa) {
-		m.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: up, ScaleDown: down}
+		m.Spec.Behavior = &v1alpha1.MemHpaBehavior{ScaleUp: up, ScaleDown: down}
 	}
 }
 
@@ -104,11 +104,11 @@ func Defaulted(obj *v1alpha1.MemHpa) *v1alpha1.MemHpa {
 }
 
 // RulesOption changes scaling rules being built.
-type RulesOption func(*autoscalingv2.HPAScalingRules)
+type RulesOption func(*v1alpha1.MemHpaScalingRules)
 
 // Rules returns scaling rules with the given parts set and the others unset.
-func Rules(opts ...RulesOption) *autoscalingv2.HPAScalingRules {
-	r := &autoscalingv2.HPAScalingRules{}
+func Rules(opts ...RulesOption) *v1alpha1.MemHpaScalingRules {
+	r := &v1alpha1.MemHpaScalingRules{}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -117,27 +117,27 @@ func Rules(opts ...RulesOption) *autoscalingv2.HPAScalingRules {
 
 // Window sets stabilizationWindowSeconds.
 func Window(seconds int32) RulesOption {
-	return func(r *autoscalingv2.HPAScalingRules) { r.StabilizationWindowSeconds = ptr.To(seconds) }
+	return func(r *v1alpha1.MemHpaScalingRules) { r.StabilizationWindowSeconds = ptr.To(seconds) }
 }
 
 // Select sets selectPolicy.
 func Select(p autoscalingv2.ScalingPolicySelect) RulesOption {
-	return func(r *autoscalingv2.HPAScalingRules) { r.SelectPolicy = ptr.To(p) }
+	return func(r *v1alpha1.MemHpaScalingRules) { r.SelectPolicy = ptr.To(p) }
 }
 
 // Policies sets policies; with no argument, an empty (not unset) list.
-func Policies(p ...autoscalingv2.HPAScalingPolicy) RulesOption {
-	return func(r *autoscalingv2.HPAScalingRules) { r.Policies = append([]autoscalingv2.HPAScalingPolicy{}, p...) }
+func Policies(p ...v1alpha1.MemHpaScalingPolicy) RulesOption {
+	return func(r *v1alpha1.MemHpaScalingRules) { r.Policies = append([]v1alpha1.MemHpaScalingPolicy{}, p...) }
 }
 
 // Tolerance sets tolerance from a quantity such as "0.05" or "-1".
 func Tolerance(q string) RulesOption {
-	return func(r *autoscalingv2.HPAScalingRules) { r.Tolerance = ptr.To(resource.MustParse(q)) }
+	return func(r *v1alpha1.MemHpaScalingRules) { r.Tolerance = ptr.To(resource.MustParse(q)) }
 }
 
 // Policy returns one scaling policy.
-func Policy(t autoscalingv2.HPAScalingPolicyType, value, periodSeconds int32) autoscalingv2.HPAScalingPolicy {
-	return autoscalingv2.HPAScalingPolicy{Type: t, Value: value, PeriodSeconds: periodSeconds}
+func Policy(t autoscalingv2.HPAScalingPolicyType, value, periodSeconds int32) v1alpha1.MemHpaScalingPolicy {
+	return v1alpha1.MemHpaScalingPolicy{Type: t, Value: value, PeriodSeconds: periodSeconds}
 }
 
 // HPA returns an autoscaling/v2 HorizontalPodAutoscaler named name in
