@@ -74,7 +74,7 @@ demo: tools build ## Build everything, start a local control plane and show memh
 
 ##@ Fuzzing and benchmarks
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 5m)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10 million executions: 10000000x)
 	hack/fuzz.sh
 
 .PHONY: bench
