@@ -60,6 +60,7 @@ type options struct {
 	prometheusURL                       string
 	bearerTokenFile, caFile             string
 	prometheusTimeout                   time.Duration
+	maxResponseBytes                    int64
 	syncPeriod                          time.Duration
 	kubeconfig                          string
 	leaderElect                         bool
@@ -89,6 +90,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.bearerTokenFile, "prometheus-bearer-token-file", "", "File with a bearer token for Prometheus, re-read on every query.")
 	fs.StringVar(&o.caFile, "prometheus-ca-file", "", "CA bundle that signs Prometheus's serving certificate.")
 	fs.DurationVar(&o.prometheusTimeout, "prometheus-timeout", 10*time.Second, "Deadline of one Prometheus query.")
+	fs.Int64Var(&o.maxResponseBytes, "prometheus-max-response-bytes", metrics.DefaultMaxResponseBytes,
+		"Largest Prometheus answer the scaler reads, in bytes; a larger one fails the cycle's query (decoding costs about six times the size in memory).")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "How often every MemHpa is evaluated.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster configuration when empty.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one active scaler among replicas with a Lease.")
@@ -131,6 +134,9 @@ func (o *options) validate() error {
 	if o.prometheusTimeout <= 0 || o.prometheusTimeout >= o.syncPeriod {
 		errs = append(errs, fmt.Errorf("--prometheus-timeout must be positive and shorter than --sync-period, got %v", o.prometheusTimeout))
 	}
+	if o.maxResponseBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--prometheus-max-response-bytes must be positive, got %d", o.maxResponseBytes))
+	}
 	if o.tolerance < 0 {
 		errs = append(errs, fmt.Errorf("--tolerance must not be negative, got %v", o.tolerance))
 	}
@@ -153,6 +159,14 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("leader election needs lease-duration > renew-deadline > %.1f × retry-period", leaderelection.JitterFactor))
 	}
 	return errors.Join(errs...)
+}
+
+// prometheusConfig is how the flags say to reach Prometheus.
+func (o *options) prometheusConfig() metrics.Config {
+	return metrics.Config{
+		URL: o.prometheusAddress(), BearerTokenFile: o.bearerTokenFile, CAFile: o.caFile,
+		Timeout: o.prometheusTimeout, Metric: o.memoryMetric, MaxResponseBytes: o.maxResponseBytes,
+	}
 }
 
 // prometheusAddress is --prometheus-url, or scheme://name.namespace.svc:port.
@@ -222,10 +236,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("create scale client: %w", err)
 	}
-	source, err := metrics.NewPrometheus(metrics.Config{
-		URL: o.prometheusAddress(), BearerTokenFile: o.bearerTokenFile, CAFile: o.caFile,
-		Timeout: o.prometheusTimeout, Metric: o.memoryMetric,
-	})
+	source, err := metrics.NewPrometheus(o.prometheusConfig())
 	if err != nil {
 		return fmt.Errorf("create prometheus client: %w", err)
 	}

@@ -5,12 +5,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/memhpa/memhpa/scaler/internal/metrics"
 )
 
 func parse(t *testing.T, args ...string) (*options, error) {
@@ -138,5 +141,36 @@ func TestHealthServer(t *testing.T) {
 	}
 	if code, _ := getFrom(profiled.URL, "/debug/pprof/"); code != 200 {
 		t.Errorf("/debug/pprof/ with --profiling = %d, want 200", code)
+	}
+}
+
+// The Prometheus client's bounds are flags, with the defaults of package
+// metrics, and reach metrics.Config.
+func TestPrometheusClientFlags(t *testing.T) {
+	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
+	(&options{}).addFlags(fs)
+	for name, want := range map[string]string{
+		"prometheus-max-response-bytes": strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
+	} {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Errorf("no flag --%s", name)
+			continue
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %q, want %q", name, f.DefValue, want)
+		}
+	}
+	for _, args := range [][]string{{"--prometheus-max-response-bytes=0"}, {"--prometheus-max-response-bytes=-1"}} {
+		if _, err := parse(t, args...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	o, err := parse(t, "--prometheus-max-response-bytes=1048576")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.prometheusConfig().MaxResponseBytes; got != 1<<20 {
+		t.Errorf("metrics.Config.MaxResponseBytes = %d, want 1048576", got)
 	}
 }

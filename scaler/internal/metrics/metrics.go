@@ -38,6 +38,9 @@ type Config struct {
 	Timeout time.Duration
 	// Metric is the cAdvisor series of the working set.
 	Metric string
+	// MaxResponseBytes bounds the body of one answer, counted as it is read;
+	// a larger one fails the query. Zero means DefaultMaxResponseBytes.
+	MaxResponseBytes int64
 }
 
 // Prometheus is the Source backed by Prometheus's HTTP API.
@@ -66,7 +69,14 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client configuration: %w", err)
 	}
-	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: rt})
+	limit := cfg.MaxResponseBytes
+	if limit == 0 {
+		limit = DefaultMaxResponseBytes
+	}
+	if limit < 0 {
+		return nil, fmt.Errorf("prometheus response cap must be positive, got %d", limit)
+	}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: capResponses{next: rt, limit: limit}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
@@ -99,6 +109,11 @@ func (p *Prometheus) run(ctx context.Context, q string) (promquery.Samples, erro
 	// Ask the server to give up a little before we do, so that a slow query
 	// ends with its own error rather than a cut connection.
 	v, _, _, err := p.api.Query(ctx, q, time.Time{}, promv1.WithTimeout(serverTimeout(p.timeout)))
+	var tooLarge *ResponseTooLargeError
+	if errors.As(err, &tooLarge) {
+		// Said plainly, without the POST and URL of the HTTP client's error.
+		err = tooLarge
+	}
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("query prometheus: %w", err)
 	}
@@ -124,7 +139,12 @@ func serverTimeout(d time.Duration) time.Duration {
 func FailureReason(err error) string {
 	var apiErr *promv1.Error
 	var netErr net.Error
+	var tooLarge *ResponseTooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		// Before net.Error: an answer refused by its Content-Length comes
+		// back inside the *url.Error of the HTTP client, which is one.
+		return "bad_response"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.As(err, &apiErr):

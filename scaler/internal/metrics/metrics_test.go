@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -238,3 +239,67 @@ func TestFake(t *testing.T) {
 }
 
 func k(ns, pod string) promquery.Key { return promquery.Key{Namespace: ns, Pod: pod} }
+
+// A faulty or huge Prometheus cannot make the scaler buffer more than the
+// cap: an answer past it fails as a bad response, whether it says its size
+// up front or streams without one.
+func TestPrometheusResponseCap(t *testing.T) {
+	const limit = 1 << 20
+	big := vector(strings.Repeat(series("a", "web-1", "1")+",", 8*limit/len(series("a", "web-1", "1"))) + series("a", "web-2", "1"))
+	for _, tc := range []struct {
+		name    string
+		body    string
+		chunked bool
+		wantErr bool
+	}{
+		{name: "just under the cap", body: vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-200) + "1"))},
+		{name: "eight times the cap with a Content-Length", body: big, wantErr: true},
+		{name: "eight times the cap streamed without a length", body: big, chunked: true, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if !tc.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(len(tc.body)))
+				}
+				for rest := tc.body; rest != ""; {
+					n := min(len(rest), 32<<10)
+					if _, err := io.WriteString(w, rest[:n]); err != nil {
+						return // the client hung up: what the cap is for
+					}
+					rest = rest[n:]
+					if tc.chunked {
+						w.(http.Flusher).Flush()
+					}
+				}
+			}))
+			defer srv.Close()
+			p, err := NewPrometheus(Config{URL: srv.URL, Timeout: 5 * time.Second, Metric: metric, MaxResponseBytes: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.WorkingSet(context.Background(), []string{"a"})
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatalf("an answer under the cap failed: %v", err)
+				}
+				if len(got.Bytes) != 2 {
+					t.Errorf("got %v, want both pods", got.Bytes)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("an answer of %d bytes over a cap of %d was accepted (%d pods)", len(tc.body), limit, len(got.Bytes))
+			}
+			if r := FailureReason(err); r != "bad_response" {
+				t.Errorf("failure reason = %q, want bad_response (error: %v)", r, err)
+			}
+			if want := "Prometheus response larger than 1 MiB"; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+			if !strings.HasPrefix(err.Error(), "query prometheus: ") {
+				t.Errorf("error %q does not name the operation", err)
+			}
+		})
+	}
+}
