@@ -61,6 +61,7 @@ type options struct {
 	bearerTokenFile, caFile             string
 	prometheusTimeout                   time.Duration
 	maxResponseBytes                    int64
+	allowInsecureBearerToken            bool
 	syncPeriod                          time.Duration
 	kubeconfig                          string
 	leaderElect                         bool
@@ -89,6 +90,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "Full URL of Prometheus; overrides -prom-name, -prom-namespace, -prom-port and -prom-scheme.")
 	fs.StringVar(&o.bearerTokenFile, "prometheus-bearer-token-file", "", "File with a bearer token for Prometheus, re-read on every query.")
 	fs.StringVar(&o.caFile, "prometheus-ca-file", "", "CA bundle that signs Prometheus's serving certificate.")
+	fs.BoolVar(&o.allowInsecureBearerToken, "prometheus-allow-insecure-bearer-token", false,
+		"Send --prometheus-bearer-token-file's token over plain http too (for a sidecar that encrypts the traffic); without it the scaler refuses to start.")
 	fs.DurationVar(&o.prometheusTimeout, "prometheus-timeout", 10*time.Second, "Deadline of one Prometheus query.")
 	fs.Int64Var(&o.maxResponseBytes, "prometheus-max-response-bytes", metrics.DefaultMaxResponseBytes,
 		"Largest Prometheus answer the scaler reads, in bytes; a larger one fails the cycle's query (decoding costs about six times the size in memory).")
@@ -164,8 +167,13 @@ func (o *options) validate() error {
 // prometheusConfig is how the flags say to reach Prometheus.
 func (o *options) prometheusConfig() metrics.Config {
 	return metrics.Config{
-		URL: o.prometheusAddress(), BearerTokenFile: o.bearerTokenFile, CAFile: o.caFile,
-		Timeout: o.prometheusTimeout, Metric: o.memoryMetric, MaxResponseBytes: o.maxResponseBytes,
+		URL:                      o.prometheusAddress(),
+		BearerTokenFile:          o.bearerTokenFile,
+		AllowInsecureBearerToken: o.allowInsecureBearerToken,
+		CAFile:                   o.caFile,
+		Timeout:                  o.prometheusTimeout,
+		Metric:                   o.memoryMetric,
+		MaxResponseBytes:         o.maxResponseBytes,
 	}
 }
 

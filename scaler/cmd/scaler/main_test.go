@@ -150,7 +150,8 @@ func TestPrometheusClientFlags(t *testing.T) {
 	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
 	(&options{}).addFlags(fs)
 	for name, want := range map[string]string{
-		"prometheus-max-response-bytes": strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
+		"prometheus-max-response-bytes":          strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
+		"prometheus-allow-insecure-bearer-token": "false",
 	} {
 		f := fs.Lookup(name)
 		if f == nil {
@@ -172,5 +173,21 @@ func TestPrometheusClientFlags(t *testing.T) {
 	}
 	if got := o.prometheusConfig().MaxResponseBytes; got != 1<<20 {
 		t.Errorf("metrics.Config.MaxResponseBytes = %d, want 1048576", got)
+	}
+
+	// A token over the default http:// address is refused unless allowed.
+	o, err = parse(t, "--prometheus-bearer-token-file=/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err == nil {
+		t.Errorf("a bearer token to %s was accepted", o.prometheusAddress())
+	}
+	o, err = parse(t, "--prometheus-bearer-token-file=/token", "--prometheus-allow-insecure-bearer-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err != nil {
+		t.Errorf("--prometheus-allow-insecure-bearer-token: %v", err)
 	}
 }

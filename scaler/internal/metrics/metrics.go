@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -38,6 +40,10 @@ type Config struct {
 	Timeout time.Duration
 	// Metric is the cAdvisor series of the working set.
 	Metric string
+	// AllowInsecureBearerToken lets BearerTokenFile go with a plain http
+	// URL, where anyone on the path could read the token (for a sidecar that
+	// encrypts the traffic itself).
+	AllowInsecureBearerToken bool
 	// MaxResponseBytes bounds the body of one answer, counted as it is read;
 	// a larger one fails the query. Zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
@@ -56,6 +62,9 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		return nil, fmt.Errorf("prometheus timeout must be positive, got %v", cfg.Timeout)
 	}
 	if _, err := promquery.Query(cfg.Metric, []string{"x"}); err != nil {
+		return nil, err
+	}
+	if err := checkTokenTransport(cfg); err != nil {
 		return nil, err
 	}
 	httpCfg := config.HTTPClientConfig{
@@ -81,6 +90,23 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
 	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, timeout: cfg.Timeout}, nil
+}
+
+// checkTokenTransport refuses to send a bearer token anywhere but over
+// https, unless the configuration allows it explicitly.
+func checkTokenTransport(cfg Config) error {
+	if cfg.BearerTokenFile == "" || cfg.AllowInsecureBearerToken {
+		return nil
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return fmt.Errorf("prometheus URL %q: %w", cfg.URL, err)
+	}
+	if !strings.EqualFold(u.Scheme, "https") {
+		return fmt.Errorf("refusing to send the bearer token of %s to %s: anyone on the path could read it; use https, or allow plain http explicitly",
+			cfg.BearerTokenFile, u.Redacted())
+	}
+	return nil
 }
 
 // WorkingSet implements Source.

@@ -185,7 +185,8 @@ func TestPrometheusBearerToken(t *testing.T) {
 		fmt.Fprint(w, vector())
 	}))
 	defer srv.Close()
-	p, err := NewPrometheus(Config{URL: srv.URL, Timeout: time.Second, Metric: metric, BearerTokenFile: token})
+	// httptest serves plain http: the test allows it, as a mesh's sidecar would.
+	p, err := NewPrometheus(Config{URL: srv.URL, Timeout: time.Second, Metric: metric, BearerTokenFile: token, AllowInsecureBearerToken: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +212,26 @@ func TestNewPrometheusRejectsBadConfig(t *testing.T) {
 		"no timeout":      {URL: "http://x", Metric: metric},
 		"bad metric":      {URL: "http://x", Metric: "a b", Timeout: time.Second},
 		"missing CA file": {URL: "https://x", Metric: metric, Timeout: time.Second, CAFile: filepath.Join(t.TempDir(), "nope")},
+		"negative cap":    {URL: "http://x", Metric: metric, Timeout: time.Second, MaxResponseBytes: -1},
+		// Anyone on the path would read the token.
+		"bearer token over plain http":           {URL: "http://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"bearer token over plain http, any case": {URL: "HTTP://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"bearer token to a URL without a scheme": {URL: "x:9090", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
 	} {
 		if _, err := NewPrometheus(cfg); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestNewPrometheusBearerTokenTransport(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"over https":             {URL: "https://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"over http when allowed": {URL: "http://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token", AllowInsecureBearerToken: true},
+		"no token over http":     {URL: "http://x", Metric: metric, Timeout: time.Second},
+	} {
+		if _, err := NewPrometheus(cfg); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
@@ -252,7 +270,7 @@ func TestPrometheusResponseCap(t *testing.T) {
 		chunked bool
 		wantErr bool
 	}{
-		{name: "just under the cap", body: vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-200) + "1"))},
+		{name: "just under the cap", body: vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-200)+"1"))},
 		{name: "eight times the cap with a Content-Length", body: big, wantErr: true},
 		{name: "eight times the cap streamed without a length", body: big, chunked: true, wantErr: true},
 	} {
