@@ -181,6 +181,7 @@ func (c *Controller) dropHistory(key string) {
 	delete(c.history, key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	c.metrics.desired.DeleteLabelValues(ns, name)
+	c.metrics.duplicates.DeleteLabelValues(ns, name)
 }
 
 // Run evaluates every MemHpa every sync period with the given number of

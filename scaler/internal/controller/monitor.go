@@ -21,6 +21,11 @@ const (
 	ErrorNone     = "none"
 )
 
+// duplicateSeriesHelp is the help of memhpa_scaler_duplicate_series_containers.
+const duplicateSeriesHelp = "Containers of a MemHpa's pods that more than one Prometheus series reported at its last evaluation " +
+	"(two scrape jobs of one kubelet, two agents writing into one store), each counted once at its largest figure; " +
+	"--memory-metric-selector picks one job."
+
 // Metrics are the scaler's own Prometheus metrics, served on /metrics.
 type Metrics struct {
 	reconciliations *prometheus.CounterVec
@@ -28,6 +33,7 @@ type Metrics struct {
 	queryDuration   *prometheus.HistogramVec
 	queryFailures   *prometheus.CounterVec
 	desired         *prometheus.GaugeVec
+	duplicates      *prometheus.GaugeVec
 	memhpas         prometheus.Gauge
 	cycleDuration   prometheus.Histogram
 	cycleOverruns   prometheus.Counter
@@ -62,6 +68,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_desired_replicas",
 			Help: "Replicas the scaler last asked for, per MemHpa.",
+		}, []string{"namespace", "memhpa"}),
+		duplicates: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "memhpa_scaler_duplicate_series_containers",
+			Help: duplicateSeriesHelp,
 		}, []string{"namespace", "memhpa"}),
 		memhpas: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_memhpas",
@@ -99,7 +109,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			}, []string{"verb"}),
 		},
 	}
-	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.memhpas,
+	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.duplicates, m.memhpas,
 		m.cycleDuration, m.cycleOverruns, m.Leader,
 		m.KubeRequests.results, m.KubeRequests.latency, m.KubeRequests.throttled)
 	return m

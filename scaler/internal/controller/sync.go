@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
@@ -91,17 +92,23 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 
 	in := calc.Input{Spec: h.Spec, CurrentReplicas: current, History: c.historyOf(key), Config: c.config.Calc}
 	var rejected map[string]string
-	if needsMetrics(h.Spec, current) {
+	measured := needsMetrics(h.Spec, current)
+	if measured {
 		in.Pods, err = c.selectPods(ctx, h, sc)
 		if err != nil {
 			h.Status.CurrentReplicas, h.Status.DesiredReplicas = current, current
 			h.Status.Targets = targets(nil, target)
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
-		in.Usage, rejected, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
+		var samples promquery.NamespaceSamples
+		samples, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
+		in.Usage, rejected, in.Duplicated = samples.Bytes, samples.Rejected, samples.Duplicated
 	}
 
 	rec := calc.Decide(in, c.clock)
+	if measured {
+		c.metrics.duplicates.WithLabelValues(h.Namespace, h.Name).Set(float64(len(rec.Pods.DuplicateSeries)))
+	}
 	c.setHistory(key, rec.History)
 	for _, cond := range rec.Conditions {
 		c.setCondition(h, now, cond.Type, cond.Status, cond.Reason, cond.Message)
@@ -312,6 +319,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"podsIgnored", rec.Pods.Ignored,
 		"rejectedSamples", rejected,
 		"requestAsLimit", rec.Pods.RequestAsLimit,
+		"duplicateSeries", rec.Pods.DuplicateSeries,
 		"limitedBy", limit,
 		"reason", rec.RescaleReason,
 	)

@@ -21,7 +21,8 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 )
 
-// Source returns memory working-set samples per pod.
+// Source returns memory working-set samples per pod: the sum of its
+// containers, each counted once however many series report it.
 type Source interface {
 	// WorkingSet runs one query for all the given namespaces.
 	WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error)
@@ -40,6 +41,9 @@ type Config struct {
 	Timeout time.Duration
 	// Metric is the cAdvisor series of the working set.
 	Metric string
+	// Selector narrows Metric to the series of these label matchers (the
+	// one scrape job to read when two export the same containers).
+	Selector promquery.Selector
 	// AllowInsecureBearerToken lets BearerTokenFile go with a plain http
 	// URL, where anyone on the path could read the token (for a sidecar that
 	// encrypts the traffic itself).
@@ -51,9 +55,10 @@ type Config struct {
 
 // Prometheus is the Source backed by Prometheus's HTTP API.
 type Prometheus struct {
-	api     promv1.API
-	metric  string
-	timeout time.Duration
+	api      promv1.API
+	metric   string
+	selector promquery.Selector
+	timeout  time.Duration
 }
 
 // NewPrometheus returns a Source for the Prometheus at cfg.URL.
@@ -61,7 +66,7 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("prometheus timeout must be positive, got %v", cfg.Timeout)
 	}
-	if _, err := promquery.Query(cfg.Metric, []string{"x"}); err != nil {
+	if _, err := promquery.Query(cfg.Metric, cfg.Selector, []string{"x"}); err != nil {
 		return nil, err
 	}
 	if err := checkTokenTransport(cfg); err != nil {
@@ -89,7 +94,7 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
-	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, timeout: cfg.Timeout}, nil
+	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout}, nil
 }
 
 // checkTokenTransport refuses to send a bearer token anywhere but over
@@ -111,7 +116,7 @@ func checkTokenTransport(cfg Config) error {
 
 // WorkingSet implements Source.
 func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error) {
-	q, err := promquery.Query(p.metric, namespaces)
+	q, err := promquery.Query(p.metric, p.selector, namespaces)
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
 	}
@@ -121,7 +126,7 @@ func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promq
 // WorkingSetOfPods runs one query for the named pods of one namespace: the
 // benchmark's per-MemHpa comparison mode (--prometheus-query-mode=per-memhpa).
 func (p *Prometheus) WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error) {
-	q, err := promquery.PodsQuery(p.metric, namespace, pods)
+	q, err := promquery.PodsQuery(p.metric, p.selector, namespace, pods)
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
 	}

@@ -27,7 +27,12 @@ func vector(results ...string) string {
 }
 
 func series(ns, pod, value string) string {
-	return fmt.Sprintf(`{"metric":{"namespace":%q,"pod":%q},"value":[1700000000,%q]}`, ns, pod, value)
+	return fmt.Sprintf(`{"metric":{"container":"app","namespace":%q,"pod":%q},"value":[1700000000,%q]}`, ns, pod, value)
+}
+
+// seriesCount is the answer's count of the series of a container seen in more than one.
+func seriesCount(ns, pod, container string, n int) string {
+	return fmt.Sprintf(`{"metric":{"container":%q,"memhpa_figure":"series_count","namespace":%q,"pod":%q},"value":[1700000000,"%d"]}`, container, ns, pod, n)
 }
 
 // request is what the fake Prometheus saw.
@@ -47,22 +52,23 @@ func TestPrometheusWorkingSet(t *testing.T) {
 		{
 			name: "several series", status: 200,
 			body: vector(series("a", "web-1", "1048576"), series("b", "web-1", "2097152"), series("a", "web-2", "3e6")),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 1 << 20, k("b", "web-1"): 2 << 20, k("a", "web-2"): 3e6}, Rejected: map[promquery.Key]string{}},
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 1 << 20, k("b", "web-1"): 2 << 20, k("a", "web-2"): 3e6}, Rejected: map[promquery.Key]string{}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
 			name: "empty result is no samples, not zero", status: 200, body: vector(),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{}},
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
 			name: "NaN and Inf are rejected", status: 200,
 			body: vector(series("a", "web-1", "NaN"), series("a", "web-2", "+Inf"), series("a", "web-3", "5")),
 			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-3"): 5},
-				Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectNaN, k("a", "web-2"): promquery.RejectInf}},
+				Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectNaN, k("a", "web-2"): promquery.RejectInf}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
-			name: "duplicated series are rejected", status: 200,
-			body: vector(series("a", "web-1", "5"), series("a", "web-1", "6")),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectDuplicate}},
+			name: "a container in several series counts once and is reported", status: 200,
+			body: vector(series("a", "web-1", "5"), seriesCount("a", "web-1", "app", 2)),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 5}, Rejected: map[promquery.Key]string{},
+				Duplicated: map[promquery.Key][]string{k("a", "web-1"): {"app"}}},
 		},
 		{
 			name: "query error from Prometheus", status: 422,
@@ -142,7 +148,9 @@ func TestPrometheusWorkingSet(t *testing.T) {
 			if len(seen) != 1 {
 				t.Fatalf("%d requests, want exactly one query", len(seen))
 			}
-			wantQuery := `sum by (namespace, pod) (container_memory_working_set_bytes{container!="", container!="POD", namespace=~"a|b"})`
+			series := `container_memory_working_set_bytes{container!="", container!="POD", namespace=~"a|b"}`
+			wantQuery := `max by (namespace, pod, container) (` + series + `) or label_replace(count by (namespace, pod, container) (` +
+				series + `) > 1, "memhpa_figure", "series_count", "namespace", ".*")`
 			if seen[0].query != wantQuery {
 				t.Errorf("query = %s, want %s", seen[0].query, wantQuery)
 			}
@@ -263,6 +271,10 @@ func k(ns, pod string) promquery.Key { return promquery.Key{Namespace: ns, Pod: 
 // up front or streams without one.
 func TestPrometheusResponseCap(t *testing.T) {
 	const limit = 1 << 20
+	// A figure padded with zeros to make the answer exactly limit bytes long.
+	frame := len(vector(series("a", "web-1", "1") + "," + series("a", "web-2", "1")))
+	underCap := vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-frame)+"1"))
+	overByOne := vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-frame+1)+"1"))
 	big := vector(strings.Repeat(series("a", "web-1", "1")+",", 8*limit/len(series("a", "web-1", "1"))) + series("a", "web-2", "1"))
 	for _, tc := range []struct {
 		name    string
@@ -270,7 +282,8 @@ func TestPrometheusResponseCap(t *testing.T) {
 		chunked bool
 		wantErr bool
 	}{
-		{name: "just under the cap", body: vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-200)+"1"))},
+		{name: "exactly the cap", body: underCap},
+		{name: "one byte over the cap, streamed", body: overByOne, chunked: true, wantErr: true},
 		{name: "eight times the cap with a Content-Length", body: big, wantErr: true},
 		{name: "eight times the cap streamed without a length", body: big, chunked: true, wantErr: true},
 	} {
@@ -299,7 +312,7 @@ func TestPrometheusResponseCap(t *testing.T) {
 			got, err := p.WorkingSet(context.Background(), []string{"a"})
 			if !tc.wantErr {
 				if err != nil {
-					t.Fatalf("an answer under the cap failed: %v", err)
+					t.Fatalf("an answer of %d bytes, cap %d, failed: %v", len(tc.body), limit, err)
 				}
 				if len(got.Bytes) != 2 {
 					t.Errorf("got %v, want both pods", got.Bytes)
