@@ -44,6 +44,7 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/controller"
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/scheme"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -71,6 +72,8 @@ type options struct {
 	healthPort                          int
 	tolerance                           float64
 	memoryMetric                        string
+	memoryMetricSelector                string
+	selector                            promquery.Selector // memoryMetricSelector, parsed by validate
 	downscaleStabilization              time.Duration
 	queryMode                           string
 	kubeAPIQPS                          float64
@@ -106,6 +109,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.healthPort, "health-port", 8082, "Port of /healthz, /readyz and /metrics.")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.1, "Default tolerance on the usage ratio before a MemHpa scales, in both directions.")
 	fs.StringVar(&o.memoryMetric, "memory-metric", "container_memory_working_set_bytes", "Prometheus series of a container's memory use, in bytes.")
+	fs.StringVar(&o.memoryMetricSelector, "memory-metric-selector", "", "Extra label matchers on --memory-metric, comma-separated, "+
+		`values in double quotes: job="kubelet",metrics_path="/metrics/cadvisor" reads one of two scrape jobs that export the same containers.`)
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
@@ -140,6 +145,11 @@ func (o *options) validate() error {
 	if o.maxResponseBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--prometheus-max-response-bytes must be positive, got %d", o.maxResponseBytes))
 	}
+	sel, err := promquery.ParseSelector(o.memoryMetricSelector)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--memory-metric-selector: %w", err))
+	}
+	o.selector = sel
 	if o.tolerance < 0 {
 		errs = append(errs, fmt.Errorf("--tolerance must not be negative, got %v", o.tolerance))
 	}
@@ -173,6 +183,7 @@ func (o *options) prometheusConfig() metrics.Config {
 		CAFile:                   o.caFile,
 		Timeout:                  o.prometheusTimeout,
 		Metric:                   o.memoryMetric,
+		Selector:                 o.selector,
 		MaxResponseBytes:         o.maxResponseBytes,
 	}
 }

@@ -152,6 +152,7 @@ func TestPrometheusClientFlags(t *testing.T) {
 	for name, want := range map[string]string{
 		"prometheus-max-response-bytes":          strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
 		"prometheus-allow-insecure-bearer-token": "false",
+		"memory-metric-selector":                 "",
 	} {
 		f := fs.Lookup(name)
 		if f == nil {
@@ -162,17 +163,23 @@ func TestPrometheusClientFlags(t *testing.T) {
 			t.Errorf("--%s defaults to %q, want %q", name, f.DefValue, want)
 		}
 	}
-	for _, args := range [][]string{{"--prometheus-max-response-bytes=0"}, {"--prometheus-max-response-bytes=-1"}} {
+	for _, args := range [][]string{
+		{"--prometheus-max-response-bytes=0"}, {"--prometheus-max-response-bytes=-1"},
+		{`--memory-metric-selector=job="a"} or vector(1`}, {`--memory-metric-selector=namespace="x"`},
+	} {
 		if _, err := parse(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
 	}
-	o, err := parse(t, "--prometheus-max-response-bytes=1048576")
+	o, err := parse(t, "--prometheus-max-response-bytes=1048576", `--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := o.prometheusConfig().MaxResponseBytes; got != 1<<20 {
 		t.Errorf("metrics.Config.MaxResponseBytes = %d, want 1048576", got)
+	}
+	if got, want := o.prometheusConfig().Selector.String(), `job="kubelet", metrics_path="/metrics/cadvisor"`; got != want {
+		t.Errorf("metrics.Config.Selector = %s, want %s", got, want)
 	}
 
 	// A token over the default http:// address is refused unless allowed.
