@@ -65,3 +65,39 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	const limit = 100
+	body := strings.Repeat("x", limit)
+	for _, tc := range []struct {
+		name    string
+		body    string
+		size    int64 // the declared Content-Length, -1 for none
+		wantErr bool
+	}{
+		{name: "declared and whole", body: body, size: limit},
+		{name: "undeclared", body: body, size: -1},
+		{name: "declared too small", body: body, size: 10},
+		{name: "declared too large", body: body[:50], size: 90},
+		{name: "empty", body: "", size: 0},
+		{name: "past the cap, undeclared", body: body + "y", size: -1, wantErr: true},
+		{name: "past the cap, declared smaller", body: body + "y", size: 3, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readBody(strings.NewReader(tc.body), tc.size, limit)
+			var tooLarge *ResponseTooLargeError
+			if tc.wantErr {
+				if !errors.As(err, &tooLarge) {
+					t.Fatalf("read %d bytes, error %v; want a too-large error", len(got), err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.body {
+				t.Fatalf("read %q, %v; want %q", got, err, tc.body)
+			}
+			if int64(cap(got)) > limit+1 {
+				t.Errorf("buffer of %d bytes for a cap of %d", cap(got), limit)
+			}
+		})
+	}
+}

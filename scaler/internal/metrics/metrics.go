@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -90,11 +91,13 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("prometheus response cap must be positive, got %d", limit)
 	}
-	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: capResponses{next: rt, limit: limit}})
+	capped := capResponses{next: rt, limit: limit}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: capped})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
-	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout}, nil
+	bounded := boundedClient{Client: c, http: &http.Client{Transport: capped}, limit: limit}
+	return &Prometheus{api: promv1.NewAPI(bounded), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout}, nil
 }
 
 // checkTokenTransport refuses to send a bearer token anywhere but over
