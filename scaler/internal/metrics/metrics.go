@@ -1,7 +1,7 @@
 // Package metrics is the scaler's seam to Prometheus: one small interface
 // that returns the memory working set of every pod in a set of namespaces,
-// its client_golang implementation with a deadline on every query, and a
-// map-driven fake for tests.
+// its client_golang implementation with a deadline on every query and a cap
+// on the size of every answer, and a map-driven fake for tests.
 package metrics
 
 import (
