@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -57,7 +58,8 @@ var expectations = map[string]expectation{
 		leaderElection: true, leaseName: "memhpa-scaler", pdb: true, scale: defaultScale,
 		scalerArgs: []string{"--prom-name=prometheus", "--prom-namespace=kube-system", "--prom-port=9090",
 			"--prom-scheme=http", "--leader-elect=true", "--leader-election-namespace=" + releaseNS,
-			"--leader-election-id=memhpa-scaler", "--sync-period=30s", "--tolerance=0.1", "--health-port=8082"},
+			"--leader-election-id=memhpa-scaler", "--sync-period=30s", "--tolerance=0.1", "--health-port=8082",
+			"--prometheus-max-response-bytes=16777216"},
 	},
 	"no-cert-manager-values.yaml": {
 		replicas: 2, certManager: false, timeout: 5, failurePolicy: admissionregistrationv1.Fail,
@@ -75,7 +77,8 @@ var expectations = map[string]expectation{
 		scale: map[string][]string{"apps": {"deployments", "statefulsets"}, "argoproj.io": {"rollouts"}},
 		scalerArgs: []string{"--prometheus-url=https://prometheus.monitoring.svc:9091",
 			"--prometheus-bearer-token-file=/etc/prometheus-auth/token",
-			"--prometheus-ca-file=/etc/prometheus-auth/ca.crt", "--prometheus-timeout=5s", "--tolerance=0.05"},
+			"--prometheus-ca-file=/etc/prometheus-auth/ca.crt", "--prometheus-timeout=5s", "--tolerance=0.05",
+			`--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`, "--prometheus-max-response-bytes=33554432"},
 	},
 }
 
@@ -651,6 +654,83 @@ func TestArgsAreFlagsOfTheBinaries(t *testing.T) {
 					t.Fatalf("%s --help printed no flag list:\n%s", c.Name, out)
 				}
 			})
+		}
+	}
+}
+
+// TestPrometheusClientValues: the memory metric selector reaches the scaler
+// exactly as written, whatever YAML would make of its quotes, colons and
+// hashes; the response cap renders as a whole number; a bearer token without
+// https fails the install unless allowed, as the scaler would refuse it.
+func TestPrometheusClientValues(t *testing.T) {
+	scalerArgs := func(t *testing.T, values string, extra ...string) []string {
+		t.Helper()
+		// helm splits -f on commas: a test name must hold none.
+		file := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := render(t, append([]string{"-f", file}, extra...)...)
+		for _, c := range into[appsv1.Deployment](t, r.one(t, "Deployment")).Spec.Template.Spec.Containers {
+			if c.Name == "scaler" {
+				return c.Args
+			}
+		}
+		t.Fatal("no scaler container")
+		return nil
+	}
+	for _, tc := range []struct {
+		name   string
+		values string
+		want   []string
+		absent string // an argument prefix that must not be there
+	}{
+		{name: "defaults", values: "{}", want: []string{"--prometheus-max-response-bytes=16777216"}, absent: "--memory-metric-selector"},
+		{
+			name:   "the cAdvisor job",
+			values: "scaler:\n  memoryMetricSelector: 'job=\"kubelet\",metrics_path=\"/metrics/cadvisor\"'\n",
+			want:   []string{`--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`},
+		},
+		{
+			name:   "YAML's special characters stay",
+			values: "scaler:\n  memoryMetricSelector: 'container!~\"a: b #c\", job=`x`'\n",
+			want:   []string{"--memory-metric-selector=container!~\"a: b #c\", job=`x`"},
+		},
+		{
+			name:   "a large cap is not written as a float",
+			values: "prometheus:\n  maxResponseBytes: 134217728\n",
+			want:   []string{"--prometheus-max-response-bytes=134217728"},
+		},
+		{
+			name:   "a bearer token over http when allowed",
+			values: "prometheus:\n  bearerTokenFile: /t\n  allowInsecureBearerToken: true\n",
+			want:   []string{"--prometheus-bearer-token-file=/t", "--prometheus-allow-insecure-bearer-token"},
+		},
+		{
+			name: "a bearer token over https", values: "prometheus:\n  bearerTokenFile: /t\n  scheme: https\n",
+			want: []string{"--prometheus-bearer-token-file=/t"}, absent: "--prometheus-allow-insecure-bearer-token",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := scalerArgs(t, tc.values)
+			assertArgs(t, "scaler", args, tc.want...)
+			if tc.absent != "" && slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, tc.absent) }) {
+				t.Errorf("scaler args %v hold %s", args, tc.absent)
+			}
+		})
+	}
+
+	for _, set := range [][]string{
+		{"prometheus.bearerTokenFile=/t"},
+		{"prometheus.bearerTokenFile=/t", "prometheus.url=http://prometheus.monitoring.svc:9090", "prometheus.scheme=https"},
+	} {
+		var args []string
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		_, err := runHelm(t, templateArgs(t, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "allowInsecureBearerToken") {
+			t.Errorf("--set %v: error %v, want a refusal that names allowInsecureBearerToken", set, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -29,6 +30,7 @@ const (
 	promDelay                  // hold the answer for the proxy's delay first
 	promNaN                    // every sample's value becomes "NaN"
 	promEmpty                  // the result vector becomes empty
+	promHuge                   // the answer is hugeSeries series of hugeNamespace, streamed
 )
 
 // promProxy sits between the scaler and the harness's Prometheus on
@@ -43,6 +45,10 @@ type promProxy struct {
 	queries  int
 	faulted  int
 	authSeen []string
+
+	hugeNamespace string
+	hugeSeries    int
+	hugeSent      int64 // the most bytes of one huge answer the scaler took
 }
 
 // startPromProxy starts a proxy in front of env.PrometheusURL; it stops with
@@ -71,6 +77,10 @@ func startPromProxy(t *testing.T) *promProxy {
 			p.authSeen = append(p.authSeen, a)
 		}
 		p.mu.Unlock()
+		if fault == promHuge && strings.HasPrefix(r.URL.Path, "/api/v1/query") {
+			p.serveHuge(w)
+			return
+		}
 		if fault == promDelay {
 			select {
 			case <-time.After(delay):
@@ -89,6 +99,64 @@ func (p *promProxy) set(f promFault, delay time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fault, p.delay = f, delay
+}
+
+// setHuge makes every query answer n series of namespace ns from now on.
+func (p *promProxy) setHuge(ns string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault, p.hugeNamespace, p.hugeSeries = promHuge, ns, n
+}
+
+// serveHuge streams a vector of hugeSeries container series, made as it goes
+// (the test never holds the answer), until it is whole or the client hangs up.
+func (p *promProxy) serveHuge(w http.ResponseWriter) {
+	p.mu.Lock()
+	ns, n := p.hugeNamespace, p.hugeSeries
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	defer func() {
+		p.mu.Lock()
+		p.hugeSent = max(p.hugeSent, cw.n)
+		p.mu.Unlock()
+	}()
+	ts := time.Now().Unix()
+	if _, err := bw.WriteString(`{"status":"success","data":{"resultType":"vector","result":[`); err != nil {
+		return
+	}
+	for i := range n {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(bw, `%s{"metric":{"container":"app","namespace":%q,"pod":"ghost-%07d"},"value":[%d,"1048576"]}`, sep, ns, i, ts); err != nil {
+			return // the scaler hung up: what its cap is for
+		}
+	}
+	if _, err := bw.WriteString(`]}}`); err == nil {
+		_ = bw.Flush()
+	}
+}
+
+// hugeBytes is the most bytes of one huge answer that reached the scaler's
+// socket (its kernel buffers included).
+func (p *promProxy) hugeBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hugeSent
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // counts returns the queries seen in all, and those that met a fault.

@@ -200,7 +200,9 @@ func TestNoSecretInAnyLog(t *testing.T) {
 	ns := newNamespace(t, "e2e-secrets")
 	autoscaledApp(t, ns)
 	proxy := startPromProxy(t)
-	startScalerFor(t, "scaler-v10", "-v=10", "--prometheus-url="+proxy.URL, "--prometheus-bearer-token-file="+tokenFile)
+	// The proxy speaks plain http on loopback, so the token over it must be allowed.
+	startScalerFor(t, "scaler-v10", "-v=10", "--prometheus-url="+proxy.URL, "--prometheus-bearer-token-file="+tokenFile,
+		"--prometheus-allow-insecure-bearer-token")
 	waitCondition(t, ns, "ScalingActive", "True", "ValidMetricFound", faultReaction)
 	if err := env.SetPodsMemory(ctx, ns, "app="+appName, appHot); err != nil {
 		t.Fatal(err)

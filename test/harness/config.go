@@ -154,14 +154,31 @@ func buildKwokctlConfig(b Binaries, p Ports, cacheDir, promConfig string, extra 
 	return yaml.Marshal(cfg)
 }
 
+// NodeMetricsJob is the scrape job of kwok's per-node endpoints, the job label
+// of every container series the harness's Prometheus holds.
+const NodeMetricsJob = "kwok-controller-metrics-discovery"
+
 // buildPrometheusConfig scrapes kwok's per-node kubelet-style endpoints, which
 // kwok-controller lists for http_sd, every interval, and rediscovers them as
-// often, so a new node is scraped within seconds rather than a minute.
-func buildPrometheusConfig(p Ports, interval time.Duration) string {
+// often, so a new node is scraped within seconds rather than a minute. The
+// endpoints are scraped once under each of nodeJobs (NodeMetricsJob when
+// none): several names give every container as many series.
+func buildPrometheusConfig(p Ports, interval time.Duration, nodeJobs ...string) string {
+	if len(nodeJobs) == 0 {
+		nodeJobs = []string{NodeMetricsJob}
+	}
 	iv := interval.String()
 	timeout := interval
 	if timeout > 4*time.Second {
 		timeout = interval - time.Second
+	}
+	var jobs strings.Builder
+	for _, j := range nodeJobs {
+		fmt.Fprintf(&jobs, `- job_name: %s
+  http_sd_configs:
+  - url: http://127.0.0.1:%d/discovery/prometheus
+    refresh_interval: %s
+`, j, p.KwokController, iv)
 	}
 	return fmt.Sprintf(`# Written by the memhpa test harness (test/harness).
 global:
@@ -169,17 +186,13 @@ global:
   scrape_timeout: %[2]s
   evaluation_interval: %[1]s
 scrape_configs:
-- job_name: kwok-controller-metrics-discovery
-  http_sd_configs:
-  - url: http://127.0.0.1:%[3]d/discovery/prometheus
-    refresh_interval: %[1]s
-- job_name: kwok-controller
+%[5]s- job_name: kwok-controller
   static_configs:
   - targets: ["127.0.0.1:%[3]d"]
 - job_name: prometheus
   static_configs:
   - targets: ["127.0.0.1:%[4]d"]
-`, iv, timeout.String(), p.KwokController, p.Prometheus)
+`, iv, timeout.String(), p.KwokController, p.Prometheus, jobs.String())
 }
 
 // webhookConfigurations renders the Validating and Mutating webhook

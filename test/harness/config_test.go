@@ -166,3 +166,42 @@ func TestNodeScaleArgs(t *testing.T) {
 		})
 	}
 }
+
+// Several node jobs scrape the same kwok endpoints under their own names, in
+// order, beside the harness's other jobs.
+func TestPrometheusConfigNodeJobs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jobs []string
+		want []string
+	}{
+		{name: "default", want: []string{NodeMetricsJob, "kwok-controller", "prometheus"}},
+		{name: "twice", jobs: []string{NodeMetricsJob, "again"}, want: []string{NodeMetricsJob, "again", "kwok-controller", "prometheus"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var parsed struct {
+				ScrapeConfigs []struct {
+					JobName string `json:"job_name"`
+					HTTPSD  []struct {
+						URL string `json:"url"`
+					} `json:"http_sd_configs"`
+				} `json:"scrape_configs"`
+			}
+			cfg := buildPrometheusConfig(testPorts, 5*time.Second, tc.jobs...)
+			if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
+				t.Fatalf("%v\n%s", err, cfg)
+			}
+			var got []string
+			for _, sc := range parsed.ScrapeConfigs {
+				got = append(got, sc.JobName)
+				if sc.JobName != "kwok-controller" && sc.JobName != "prometheus" &&
+					(len(sc.HTTPSD) != 1 || sc.HTTPSD[0].URL != "http://127.0.0.1:1004/discovery/prometheus") {
+					t.Errorf("job %s does not discover kwok's nodes: %+v", sc.JobName, sc.HTTPSD)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("jobs %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -113,6 +113,7 @@ type Env struct {
 	mu       sync.Mutex
 	procs    map[string]*process
 	scalers  map[string]scalerSpec
+	ownProms map[string]bool // names of StartPrometheus's
 	stopped  bool
 }
 

@@ -227,7 +227,7 @@ func (e *Env) KillComponent(ctx context.Context, name Component) error {
 func (e *Env) stopComponent(name Component, grace time.Duration) error {
 	var err error
 	switch {
-	case name == Webhook || e.isScaler(name):
+	case name == Webhook || e.isScaler(name) || e.isOwnPrometheus(name):
 		err = e.stopOwn(string(name), grace)
 	default:
 		err = e.stopKwokComponent(name, grace)

@@ -218,6 +218,22 @@ func (e *Env) ScalerHealthURL(name string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", s.healthPort)
 }
 
+// OwnPID is the process id of a process the harness started itself (a
+// scaler by its name, the webhook, a Prometheus of StartPrometheus), for a
+// test that reads its /proc entry; 0 when it is not running.
+func (e *Env) OwnPID(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.procs[name]
+	if p == nil {
+		return 0
+	}
+	if done, _ := p.exited(); done {
+		return 0
+	}
+	return p.pid
+}
+
 func (e *Env) restartScaler(ctx context.Context, name string) error {
 	e.mu.Lock()
 	spec, ok := e.scalers[name]

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -21,7 +23,13 @@ var promClient = &http.Client{Timeout: 10 * time.Second}
 // PromQuery runs an instant PromQL query against the environment's Prometheus
 // and returns the vector it yields.
 func (e *Env) PromQuery(ctx context.Context, query string) ([]Sample, error) {
-	u := e.PrometheusURL + "/api/v1/query?" + url.Values{"query": {query}}.Encode()
+	return PromQueryAt(ctx, e.PrometheusURL, query)
+}
+
+// PromQueryAt runs an instant PromQL query against the Prometheus at base
+// (one of StartPrometheus) and returns the vector it yields.
+func PromQueryAt(ctx context.Context, base, query string) ([]Sample, error) {
+	u := base + "/api/v1/query?" + url.Values{"query": {query}}.Encode()
 	var body struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -65,12 +73,16 @@ type PromTarget struct {
 
 // PromTargets lists Prometheus's active targets.
 func (e *Env) PromTargets(ctx context.Context) ([]PromTarget, error) {
+	return promTargets(ctx, e.PrometheusURL)
+}
+
+func promTargets(ctx context.Context, base string) ([]PromTarget, error) {
 	var body struct {
 		Data struct {
 			ActiveTargets []PromTarget `json:"activeTargets"`
 		} `json:"data"`
 	}
-	if err := getJSON(ctx, e.PrometheusURL+"/api/v1/targets?state=active", &body); err != nil {
+	if err := getJSON(ctx, base+"/api/v1/targets?state=active", &body); err != nil {
 		return nil, fmt.Errorf("list Prometheus targets: %w", err)
 	}
 	return body.Data.ActiveTargets, nil
@@ -82,24 +94,33 @@ func (e *Env) WaitPrometheusTargets(ctx context.Context, nodes int, timeout time
 	if err := e.waitPrometheusReady(ctx, timeout); err != nil {
 		return err
 	}
+	return waitNodeTargets(ctx, e.PrometheusURL, nodes, []string{NodeMetricsJob}, timeout)
+}
+
+// waitNodeTargets waits until the Prometheus at base scrapes kwok's
+// /metrics/resource endpoint of at least nodes nodes successfully under each
+// of jobs.
+func waitNodeTargets(ctx context.Context, base string, nodes int, jobs []string, timeout time.Duration) error {
 	err := Poll(ctx, timeout, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
-		targets, err := e.PromTargets(ctx)
+		targets, err := promTargets(ctx, base)
 		if err != nil {
 			return false, err
 		}
-		up := 0
+		up := map[string]int{}
 		for _, t := range targets {
 			if t.Labels["metrics_name"] == "metrics-resource" && t.Health == "up" {
-				up++
+				up[t.ScrapePool]++
 			}
 		}
-		if up < nodes {
-			return false, fmt.Errorf("%d of %d node metrics targets up", up, nodes)
+		for _, j := range jobs {
+			if up[j] < nodes {
+				return false, fmt.Errorf("%d of %d node metrics targets of job %s up", up[j], nodes, j)
+			}
 		}
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("wait for Prometheus to scrape the kwok nodes: %w", err)
+		return fmt.Errorf("wait for Prometheus at %s to scrape the kwok nodes: %w", base, err)
 	}
 	return nil
 }
@@ -109,6 +130,68 @@ func (e *Env) waitPrometheusReady(ctx context.Context, timeout time.Duration) er
 		return fmt.Errorf("wait for Prometheus: %w", err)
 	}
 	return nil
+}
+
+// StartPrometheus starts a Prometheus of a test's own beside the
+// environment's: named name, on a free port of 127.0.0.1, with storage of its
+// own, scraping kwok's per-node endpoints once under each of jobs. The same
+// targets under two job names give every container two series, as two scrape
+// jobs of one kubelet (its cAdvisor and resource endpoints) or two agents
+// writing into one store do. It waits until every job scrapes every node and
+// returns the URL; StopComponent(Component(name)) and Stop end it.
+func (e *Env) StartPrometheus(ctx context.Context, name string, jobs ...string) (string, error) {
+	e.progress.step("Starting Prometheus %s scraping the kwok nodes as %v", name, jobs)
+	ports, err := freePorts(1)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(e.Dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("start %s: %w", name, err)
+	}
+	interval, err := time.ParseDuration(e.ScrapeInterval)
+	if err != nil {
+		return "", fmt.Errorf("start %s: scrape interval %q: %w", name, e.ScrapeInterval, err)
+	}
+	own := e.Ports
+	own.Prometheus = ports[0]
+	config := filepath.Join(dir, "prometheus.yaml")
+	if err := os.WriteFile(config, []byte(buildPrometheusConfig(own, interval, jobs...)), 0o644); err != nil {
+		return "", fmt.Errorf("start %s: write its configuration: %w", name, err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	args := []string{
+		"--config.file=" + config,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+	}
+	p, err := startProcess(name, e.Binaries.Prometheus, args, dir,
+		filepath.Join(e.LogDir, name+".log"), filepath.Join(e.pidDir(), name+".pid"), nil)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	e.procs[name] = p
+	if e.ownProms == nil {
+		e.ownProms = map[string]bool{}
+	}
+	e.ownProms[name] = true
+	e.mu.Unlock()
+	url := "http://" + addr
+	if err := httpReady(ctx, promClient, url+"/-/ready", time.Minute); err != nil {
+		return "", fmt.Errorf("wait for Prometheus %s: %w (log: %s)", name, err, filepath.Join(e.LogDir, name+".log"))
+	}
+	if err := waitNodeTargets(ctx, url, e.Nodes, jobs, 2*time.Minute); err != nil {
+		return "", err
+	}
+	return url, nil
+}
+
+// isOwnPrometheus tells whether name is a Prometheus of StartPrometheus.
+func (e *Env) isOwnPrometheus(name Component) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ownProms[string(name)]
 }
 
 func getJSON(ctx context.Context, u string, into any) error {

@@ -42,6 +42,7 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/health"
 	"github.com/memhpa/memhpa/scaler/internal/leader"
 	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/scheme"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -58,6 +59,8 @@ type options struct {
 	prometheusURL                       string
 	bearerTokenFile, caFile             string
 	prometheusTimeout                   time.Duration
+	maxResponseBytes                    int64
+	allowInsecureBearerToken            bool
 	syncPeriod                          time.Duration
 	kubeconfig                          string
 	leaderElect                         bool
@@ -67,6 +70,8 @@ type options struct {
 	healthPort                          int
 	tolerance                           float64
 	memoryMetric                        string
+	memoryMetricSelector                string
+	selector                            promquery.Selector // memoryMetricSelector, parsed by validate
 	downscaleStabilization              time.Duration
 	queryMode                           string
 	kubeAPIQPS                          float64
@@ -87,7 +92,11 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "Full URL of Prometheus; overrides -prom-name, -prom-namespace, -prom-port and -prom-scheme.")
 	fs.StringVar(&o.bearerTokenFile, "prometheus-bearer-token-file", "", "File with a bearer token for Prometheus, re-read on every query.")
 	fs.StringVar(&o.caFile, "prometheus-ca-file", "", "CA bundle that signs Prometheus's serving certificate.")
+	fs.BoolVar(&o.allowInsecureBearerToken, "prometheus-allow-insecure-bearer-token", false,
+		"Send --prometheus-bearer-token-file's token over plain http too (for a sidecar that encrypts the traffic); without it the scaler refuses to start.")
 	fs.DurationVar(&o.prometheusTimeout, "prometheus-timeout", 10*time.Second, "Deadline of one Prometheus query.")
+	fs.Int64Var(&o.maxResponseBytes, "prometheus-max-response-bytes", metrics.DefaultMaxResponseBytes,
+		"Largest Prometheus answer the scaler reads, in bytes; a larger one fails the cycle's query (decoding costs about six times the size in memory).")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "How often every MemHpa is evaluated.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster configuration when empty.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one active scaler among replicas with a Lease.")
@@ -99,6 +108,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.healthPort, "health-port", 8082, "Port of /healthz, /readyz and /metrics.")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.1, "Default tolerance on the usage ratio before a MemHpa scales, in both directions.")
 	fs.StringVar(&o.memoryMetric, "memory-metric", "container_memory_working_set_bytes", "Prometheus series of a container's memory use, in bytes.")
+	fs.StringVar(&o.memoryMetricSelector, "memory-metric-selector", "", "Extra label matchers on --memory-metric, comma-separated, "+
+		`values in double quotes: job="kubelet",metrics_path="/metrics/cadvisor" reads one of two scrape jobs that export the same containers.`)
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
@@ -131,6 +142,14 @@ func (o *options) validate() error {
 	if o.prometheusTimeout <= 0 || o.prometheusTimeout >= o.syncPeriod {
 		errs = append(errs, fmt.Errorf("--prometheus-timeout must be positive and shorter than --sync-period, got %v", o.prometheusTimeout))
 	}
+	if o.maxResponseBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--prometheus-max-response-bytes must be positive, got %d", o.maxResponseBytes))
+	}
+	sel, err := promquery.ParseSelector(o.memoryMetricSelector)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--memory-metric-selector: %w", err))
+	}
+	o.selector = sel
 	if o.tolerance < 0 {
 		errs = append(errs, fmt.Errorf("--tolerance must not be negative, got %v", o.tolerance))
 	}
@@ -156,6 +175,20 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("leader election needs lease-duration > renew-deadline > %.1f × retry-period", leaderelection.JitterFactor))
 	}
 	return errors.Join(errs...)
+}
+
+// prometheusConfig is how the flags say to reach Prometheus.
+func (o *options) prometheusConfig() metrics.Config {
+	return metrics.Config{
+		URL:                      o.prometheusAddress(),
+		BearerTokenFile:          o.bearerTokenFile,
+		AllowInsecureBearerToken: o.allowInsecureBearerToken,
+		CAFile:                   o.caFile,
+		Timeout:                  o.prometheusTimeout,
+		Metric:                   o.memoryMetric,
+		Selector:                 o.selector,
+		MaxResponseBytes:         o.maxResponseBytes,
+	}
 }
 
 // prometheusAddress is --prometheus-url, or scheme://name.namespace.svc:port.
@@ -239,10 +272,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("create scale client: %w", err)
 	}
-	source, err := metrics.NewPrometheus(metrics.Config{
-		URL: o.prometheusAddress(), BearerTokenFile: o.bearerTokenFile, CAFile: o.caFile,
-		Timeout: o.prometheusTimeout, Metric: o.memoryMetric,
-	})
+	source, err := metrics.NewPrometheus(o.prometheusConfig())
 	if err != nil {
 		return fmt.Errorf("create prometheus client: %w", err)
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"flag"
 	"io"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/memhpa/memhpa/scaler/internal/metrics"
 )
 
 func parse(t *testing.T, args ...string) (*options, error) {
@@ -92,5 +95,57 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
 		t.Errorf("lease timings are not checked without leader election: %v", err)
+	}
+}
+func TestPrometheusClientFlags(t *testing.T) {
+	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
+	(&options{}).addFlags(fs)
+	for name, want := range map[string]string{
+		"prometheus-max-response-bytes":          strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
+		"prometheus-allow-insecure-bearer-token": "false",
+		"memory-metric-selector":                 "",
+	} {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Errorf("no flag --%s", name)
+			continue
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %q, want %q", name, f.DefValue, want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--prometheus-max-response-bytes=0"}, {"--prometheus-max-response-bytes=-1"},
+		{`--memory-metric-selector=job="a"} or vector(1`}, {`--memory-metric-selector=namespace="x"`},
+	} {
+		if _, err := parse(t, args...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	o, err := parse(t, "--prometheus-max-response-bytes=1048576", `--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.prometheusConfig().MaxResponseBytes; got != 1<<20 {
+		t.Errorf("metrics.Config.MaxResponseBytes = %d, want 1048576", got)
+	}
+	if got, want := o.prometheusConfig().Selector.String(), `job="kubelet", metrics_path="/metrics/cadvisor"`; got != want {
+		t.Errorf("metrics.Config.Selector = %s, want %s", got, want)
+	}
+
+	// A token over the default http:// address is refused unless allowed.
+	o, err = parse(t, "--prometheus-bearer-token-file=/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err == nil {
+		t.Errorf("a bearer token to %s was accepted", o.prometheusAddress())
+	}
+	o, err = parse(t, "--prometheus-bearer-token-file=/token", "--prometheus-allow-insecure-bearer-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err != nil {
+		t.Errorf("--prometheus-allow-insecure-bearer-token: %v", err)
 	}
 }

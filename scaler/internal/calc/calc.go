@@ -76,6 +76,10 @@ type Input struct {
 	// without an entry has no usable sample. Decide only reads it: the
 	// controller hands the same map to every MemHpa of a namespace.
 	Usage map[string]int64
+	// Duplicated lists, by pod name, the containers that more than one
+	// Prometheus series reported; their usage above counts each once, at its
+	// largest figure. Only read, like Usage.
+	Duplicated map[string][]string
 	// UsageErr is set when the samples could not be fetched at all.
 	UsageErr error
 	// History is what earlier decisions for this MemHpa left behind.
@@ -112,6 +116,9 @@ type PodCount struct {
 	// RequestAsLimit lists "pod/container" whose request stood in for a
 	// missing limit.
 	RequestAsLimit []string
+	// DuplicateSeries lists "pod/container" that more than one Prometheus
+	// series reported (counted once, at the largest figure).
+	DuplicateSeries []string
 }
 
 // Recommendation is the outcome of one decision.
@@ -241,6 +248,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		rec.Warnings = append(rec.Warnings,
 			Warning{reason, msg},
 			Warning{EventFailedComputeMetricsReplicas, "invalid metrics (1 invalid out of 1), first error is: " + msg})
+		warnDuplicates(&rec)
 		return rec
 	}
 	rec.MetricReplicas = metric
@@ -250,6 +258,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		rec.Warnings = append(rec.Warnings, Warning{ReasonMemoryRequestAsLimit, fmt.Sprintf(
 			"%d container(s) have no memory limit, their memory request was used instead: %s", n, shortList(rec.Pods.RequestAsLimit))})
 	}
+	warnDuplicates(&rec)
 
 	rec.Recommended = true
 	var desired int32
@@ -270,6 +279,17 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		rec.RescaleReason = RescaleBelowTarget
 	}
 	return rec
+}
+
+// warnDuplicates says which containers more than one series reported: not
+// counted twice, but a sign of a scrape set-up that --memory-metric-selector
+// should narrow.
+func warnDuplicates(rec *Recommendation) {
+	if n := len(rec.Pods.DuplicateSeries); n > 0 {
+		rec.Warnings = append(rec.Warnings, Warning{ReasonDuplicateMemorySeries, fmt.Sprintf(
+			"%d container(s) are reported by more than one Prometheus series, each was counted once at its largest figure: %s",
+			n, shortList(rec.Pods.DuplicateSeries))})
+	}
 }
 
 // RecordRescale returns the history after a rescale from one size to another
@@ -366,10 +386,10 @@ func metricReplicas(in Input, target int32, tol tolerances, rec *Recommendation)
 	if len(in.Pods) == 0 {
 		return 0, failedMetric("no pods returned by selector while calculating replica count")
 	}
-	g, err := groupPods(in.Pods, in.Usage)
+	g, err := groupPods(in.Pods, in.Usage, in.Duplicated)
 	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
 	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
-	rec.Pods.RequestAsLimit = g.requestAsLimit
+	rec.Pods.RequestAsLimit, rec.Pods.DuplicateSeries = g.requestAsLimit, g.duplicates
 	if err != nil {
 		return 0, err
 	}
@@ -440,9 +460,10 @@ type groups struct {
 	pending        []string
 	ignored        int
 	requestAsLimit []string
+	duplicates     []string
 }
 
-func groupPods(pods []*corev1.Pod, usage map[string]int64) (groups, error) {
+func groupPods(pods []*corev1.Pod, usage map[string]int64, duplicated map[string][]string) (groups, error) {
 	g := groups{usage: map[string]int64{}, limits: map[string]int64{}}
 	var firstMissingLimit error
 	for _, p := range pods {
@@ -450,6 +471,9 @@ func groupPods(pods []*corev1.Pod, usage map[string]int64) (groups, error) {
 		if p.DeletionTimestamp != nil || phase == corev1.PodFailed || phase == corev1.PodSucceeded {
 			g.ignored++
 			continue
+		}
+		for _, c := range duplicated[p.Name] {
+			g.duplicates = append(g.duplicates, p.Name+"/"+c)
 		}
 		limit, fromRequest, missing := memoryLimit(p)
 		for _, c := range fromRequest {

@@ -80,6 +80,7 @@ func TestDecide(t *testing.T) {
 		current int32
 		pods    []*corev1.Pod
 		usage   map[string]int64
+		dups    map[string][]string
 		err     error
 		history History
 		config  *Config
@@ -251,6 +252,25 @@ func TestDecide(t *testing.T) {
 			want: want{desired: 3, metric: 3, util: 100, warnings: []string{ReasonMemoryRequestAsLimit},
 				counts: &PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"web-0/log", "web-1/log"}}},
 		},
+		// A container that two scrape jobs report: promquery counted it
+		// once; Decide says so, for the selected pods only.
+		{
+			name: "containers in several series are said, and the decision goes on", spec: spec(), current: 2,
+			pods: web(2), usage: use(800, 800), dups: map[string][]string{"web-0": {"app", "log"}, "web-1": {"app"}, "other-0": {"app"}},
+			want: want{desired: 2, metric: 2, util: 80, warnings: []string{ReasonDuplicateMemorySeries},
+				counts: &PodCount{Selected: 2, Counted: 2, DuplicateSeries: []string{"web-0/app", "web-0/log", "web-1/app"}}},
+		},
+		{
+			name: "duplicates of pods this MemHpa does not select are not its own", spec: spec(), current: 2,
+			pods: web(2), usage: use(800, 800), dups: map[string][]string{"other-0": {"app"}},
+			want: want{desired: 2, metric: 2, util: 80, counts: &PodCount{Selected: 2, Counted: 2}},
+		},
+		{
+			name: "duplicates are said when nothing could be measured too", spec: spec(), current: 1,
+			pods: web(1), usage: use(-1), dups: map[string][]string{"web-0": {"app"}},
+			want: want{desired: 1, util: -1, warnings: []string{ReasonFailedGetMemoryMetric, EventFailedComputeMetricsReplicas, ReasonDuplicateMemorySeries},
+				conditions: map[string]string{ConditionScalingActive: ReasonFailedGetMemoryMetric}},
+		},
 		// Normalisation without behavior.
 		{
 			name: "first sight: the current size seeds the window, so no instant scale-down", spec: spec(), current: 4, pods: web(4),
@@ -377,7 +397,8 @@ func TestDecide(t *testing.T) {
 			if tc.config != nil {
 				cfg = *tc.config
 			}
-			in := Input{Spec: tc.spec, CurrentReplicas: tc.current, Pods: tc.pods, Usage: tc.usage, UsageErr: tc.err, History: tc.history, Config: cfg}
+			in := Input{Spec: tc.spec, CurrentReplicas: tc.current, Pods: tc.pods, Usage: tc.usage, Duplicated: tc.dups,
+				UsageErr: tc.err, History: tc.history, Config: cfg}
 			before := in.History.clone()
 			got := Decide(in, clocktesting.NewFakePassiveClock(now))
 

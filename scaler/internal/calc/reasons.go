@@ -76,3 +76,9 @@ const (
 	RescaleAboveMax    = "Current number of replicas above Spec.MaxReplicas"
 	RescaleBelowMin    = "Current number of replicas below Spec.MinReplicas"
 )
+
+// ReasonDuplicateMemorySeries is ours: a container of a selected pod was
+// reported by more than one Prometheus series (two scrape jobs of one
+// kubelet); it was counted once, at its largest figure. Scaling goes on; a
+// Warning event names the pods and containers.
+const ReasonDuplicateMemorySeries = "DuplicateMemorySeries"

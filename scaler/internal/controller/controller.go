@@ -211,7 +211,7 @@ func (c *Controller) dropState(key string) {
 	defer c.mu.Unlock()
 	delete(c.state, key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	c.metrics.dropDesired(ns, name)
+	c.metrics.dropMemHpa(ns, name)
 }
 
 // collectGarbage drops the state of every MemHpa that is not in live: a
@@ -229,7 +229,7 @@ func (c *Controller) collectGarbage(live map[string]types.UID) {
 	for _, key := range gone {
 		c.dropState(key)
 	}
-	c.metrics.dropDesiredExcept(live)
+	c.metrics.dropMemHpasExcept(live)
 }
 
 // Run evaluates every MemHpa every sync period with the given number of

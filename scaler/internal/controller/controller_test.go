@@ -556,6 +556,60 @@ func TestOneQueryPerCycle(t *testing.T) {
 	}
 }
 
+// A container that two scrape jobs report counts once (promquery takes its
+// largest figure) and is reported: a Warning event naming it, and a gauge of
+// the MemHpa's duplicated containers, which falls back once the set-up is
+// fixed and goes with the MemHpa.
+func TestDuplicateSeriesAreReported(t *testing.T) {
+	h := gen.MemHpa("web")
+	f := newFixture(t, 2, []*v1alpha1.MemHpa{h}, pods(2)...)
+	f.use(800, 800)
+	f.source.SetSeries(gen.Namespace, "web-0", metrics.FakeContainer, 2)
+	gauge := func(want string) {
+		t.Helper()
+		const name = "memhpa_scaler_duplicate_series_containers"
+		expected := ""
+		if want != "" {
+			expected = "# HELP " + name + " " + duplicateSeriesHelp + "\n# TYPE " + name + " gauge\n" +
+				name + `{memhpa="web",namespace="` + gen.Namespace + `"} ` + want + "\n"
+		}
+		if err := testutil.GatherAndCompare(f.reg, strings.NewReader(expected), name); err != nil {
+			t.Error(err)
+		}
+	}
+
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
+	}
+	// 800 of 1000 at an 80 % target: counted twice it would be 160 %.
+	if f.target.replicas != 2 {
+		t.Errorf("replicas = %d, want 2", f.target.replicas)
+	}
+	want := []string{"Warning DuplicateMemorySeries 1 container(s) are reported by more than one Prometheus series, " +
+		"each was counted once at its largest figure: [web-0/" + metrics.FakeContainer + "]"}
+	if diff := cmp.Diff(want, f.events()); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	gauge("1")
+
+	f.source.SetSeries(gen.Namespace, "web-0", metrics.FakeContainer, 1)
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := f.events(); len(ev) != 0 {
+		t.Errorf("events after the fix: %q", ev)
+	}
+	gauge("0")
+
+	if err := f.memhpas.Delete(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
+	}
+	gauge("")
+}
+
 func TestDeletedMemHpaForgetsHistory(t *testing.T) {
 	h := gen.MemHpa("web")
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{h}, pods(3)...)

@@ -23,6 +23,11 @@ const (
 	ErrorNone     = "none"
 )
 
+// duplicateSeriesHelp is the help of memhpa_scaler_duplicate_series_containers.
+const duplicateSeriesHelp = "Containers of a MemHpa's pods that more than one Prometheus series reported at its last evaluation " +
+	"(two scrape jobs of one kubelet, two agents writing into one store), each counted once at its largest figure; " +
+	"--memory-metric-selector picks one job."
+
 // Metrics are the scaler's own Prometheus metrics, served on /metrics.
 type Metrics struct {
 	reconciliations *prometheus.CounterVec
@@ -30,8 +35,9 @@ type Metrics struct {
 	queryDuration   *prometheus.HistogramVec
 	queryFailures   *prometheus.CounterVec
 	desired         *prometheus.GaugeVec
-	desiredMu       sync.Mutex
-	desiredKeys     map[string][2]string // the series of desired, by namespace/name
+	duplicates      *prometheus.GaugeVec
+	seriesMu        sync.Mutex
+	seriesOf        map[string][2]string // MemHpas with series in desired or duplicates, by namespace/name
 	memhpas         prometheus.Gauge
 	cycleDuration   prometheus.Histogram
 	cycleOverruns   prometheus.Counter
@@ -66,6 +72,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_desired_replicas",
 			Help: "Replicas the scaler last asked for, per MemHpa.",
+		}, []string{"namespace", "memhpa"}),
+		duplicates: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "memhpa_scaler_duplicate_series_containers",
+			Help: duplicateSeriesHelp,
 		}, []string{"namespace", "memhpa"}),
 		memhpas: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_memhpas",
@@ -103,7 +113,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			}, []string{"verb"}),
 		},
 	}
-	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.memhpas,
+	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.duplicates, m.memhpas,
 		m.cycleDuration, m.cycleOverruns, m.Leader,
 		m.KubeRequests.results, m.KubeRequests.latency, m.KubeRequests.throttled)
 	return m
@@ -159,33 +169,49 @@ func (m *Metrics) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seco
 
 // setDesired sets the desired-replicas series of one MemHpa.
 func (m *Metrics) setDesired(ns, name string, replicas int32) {
-	m.desiredMu.Lock()
-	defer m.desiredMu.Unlock()
-	if m.desiredKeys == nil {
-		m.desiredKeys = map[string][2]string{}
+	m.perMemHpa(ns, name, func() { m.desired.WithLabelValues(ns, name).Set(float64(replicas)) })
+}
+
+// setDuplicates sets the duplicated-containers series of one MemHpa.
+func (m *Metrics) setDuplicates(ns, name string, containers int) {
+	m.perMemHpa(ns, name, func() { m.duplicates.WithLabelValues(ns, name).Set(float64(containers)) })
+}
+
+// perMemHpa runs set, which writes a series labelled with one MemHpa, and
+// remembers the MemHpa so that its series can be dropped with it.
+func (m *Metrics) perMemHpa(ns, name string, set func()) {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if m.seriesOf == nil {
+		m.seriesOf = map[string][2]string{}
 	}
-	m.desiredKeys[ns+"/"+name] = [2]string{ns, name}
-	m.desired.WithLabelValues(ns, name).Set(float64(replicas))
+	m.seriesOf[ns+"/"+name] = [2]string{ns, name}
+	set()
 }
 
-// dropDesired deletes the desired-replicas series of one MemHpa.
-func (m *Metrics) dropDesired(ns, name string) {
-	m.desiredMu.Lock()
-	defer m.desiredMu.Unlock()
-	delete(m.desiredKeys, ns+"/"+name)
-	m.desired.DeleteLabelValues(ns, name)
+// dropMemHpa deletes the series of one MemHpa.
+func (m *Metrics) dropMemHpa(ns, name string) {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	delete(m.seriesOf, ns+"/"+name)
+	m.deleteSeries(ns, name)
 }
 
-// dropDesiredExcept deletes the desired-replicas series of every MemHpa not
-// in live (by namespace/name key), so that a deleted MemHpa, or its deleted
-// namespace, leaves no series behind.
-func (m *Metrics) dropDesiredExcept(live map[string]types.UID) {
-	m.desiredMu.Lock()
-	defer m.desiredMu.Unlock()
-	for key, lv := range m.desiredKeys {
+// dropMemHpasExcept deletes the series of every MemHpa not in live (by
+// namespace/name key), so that a deleted MemHpa, or its deleted namespace,
+// leaves no series behind.
+func (m *Metrics) dropMemHpasExcept(live map[string]types.UID) {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	for key, lv := range m.seriesOf {
 		if _, ok := live[key]; !ok {
-			delete(m.desiredKeys, key)
-			m.desired.DeleteLabelValues(lv[0], lv[1])
+			delete(m.seriesOf, key)
+			m.deleteSeries(lv[0], lv[1])
 		}
 	}
+}
+
+func (m *Metrics) deleteSeries(ns, name string) {
+	m.desired.DeleteLabelValues(ns, name)
+	m.duplicates.DeleteLabelValues(ns, name)
 }

@@ -35,13 +35,7 @@ type sampler struct {
 	// namespace's share without walking every pod of every namespace
 	// (the CPU profile of 1,000 MemHpas over 5,000 pods spent a quarter of a
 	// cycle there). The maps are shared and only read.
-	byNamespace map[string]nsSamples
-}
-
-// nsSamples are the samples of one namespace, by pod name.
-type nsSamples struct {
-	bytes    map[string]int64
-	rejected map[string]string
+	byNamespace map[string]promquery.NamespaceSamples
 }
 
 // invalidate makes the next get query again: a new cycle has begun.
@@ -54,12 +48,12 @@ func (s *sampler) invalidate() {
 // forMemHpa returns the samples a MemHpa of namespace ns with the given pods
 // needs: from the cycle's batched query, or, in the per-MemHpa mode, from a
 // query of its own.
-func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (map[string]int64, map[string]string, error) {
+func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (promquery.NamespaceSamples, error) {
 	if s.perMemHpa == nil {
 		return s.inNamespace(ctx, ns, inPlay)
 	}
 	if len(pods) == 0 {
-		return map[string]int64{}, map[string]string{}, nil
+		return promquery.Samples{}.InNamespace(ns), nil
 	}
 	names := make([]string, len(pods))
 	for i, p := range pods {
@@ -69,29 +63,28 @@ func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, 
 	samples, err := s.perMemHpa.WorkingSetOfPods(ctx, ns, names)
 	s.observe(start, err)
 	if err != nil {
-		return nil, nil, err
+		return promquery.NamespaceSamples{}, err
 	}
-	bytes, rejected := samples.InNamespace(ns)
-	return bytes, rejected, nil
+	return samples.InNamespace(ns), nil
 }
 
 // inNamespace is get's answer for the pods of ns, split once per query.
-func (s *sampler) inNamespace(ctx context.Context, ns string, inPlay func() []string) (map[string]int64, map[string]string, error) {
+func (s *sampler) inNamespace(ctx context.Context, ns string, inPlay func() []string) (promquery.NamespaceSamples, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.getLocked(ctx, ns, inPlay)
 	if err != nil {
-		return nil, nil, err
+		return promquery.NamespaceSamples{}, err
 	}
 	if s.byNamespace == nil {
-		s.byNamespace = map[string]nsSamples{}
+		s.byNamespace = map[string]promquery.NamespaceSamples{}
 	}
 	split, ok := s.byNamespace[ns]
 	if !ok {
-		split.bytes, split.rejected = all.InNamespace(ns)
+		split = all.InNamespace(ns)
 		s.byNamespace[ns] = split
 	}
-	return split.bytes, split.rejected, nil
+	return split, nil
 }
 
 // observe records one query's duration and outcome.

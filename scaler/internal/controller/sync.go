@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
@@ -113,7 +114,8 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	st := c.stateOf(key, h.UID)
 	in := calc.Input{Spec: h.Spec, CurrentReplicas: current, History: st.history, Config: c.config.Calc}
 	var rejected map[string]string
-	if needsMetrics(h.Spec, current) {
+	measured := needsMetrics(h.Spec, current)
+	if measured {
 		var selector labels.Selector
 		in.Pods, selector, err = c.selectPods(ctx, h, sc, events)
 		if err != nil {
@@ -131,10 +133,15 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			h.Status.Targets = targets(nil, target)
 			return c.updateStatus(ctx, original, h)
 		}
-		in.Usage, rejected, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
+		var samples promquery.NamespaceSamples
+		samples, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
+		in.Usage, rejected, in.Duplicated = samples.Bytes, samples.Rejected, samples.Duplicated
 	}
 
 	rec := calc.Decide(in, c.clock)
+	if measured {
+		c.metrics.setDuplicates(h.Namespace, h.Name, len(rec.Pods.DuplicateSeries))
+	}
 	c.setHistory(key, h.UID, rec.History)
 	for _, cond := range rec.Conditions {
 		c.setCondition(h, now, cond.Type, cond.Status, cond.Reason, cond.Message)
@@ -386,6 +393,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"podsIgnored", rec.Pods.Ignored,
 		"rejectedSamples", rejected,
 		"requestAsLimit", rec.Pods.RequestAsLimit,
+		"duplicateSeries", rec.Pods.DuplicateSeries,
 		"limitedBy", limit,
 		"reason", rec.RescaleReason,
 	)

@@ -15,26 +15,57 @@ import (
 // it would be there.
 type Fake struct {
 	mu      sync.Mutex
-	values  map[promquery.Key]float64
+	values  map[containerKey]float64
+	series  map[containerKey]int
 	err     error
 	queries [][]string
 }
 
-// NewFake returns an empty Fake.
-func NewFake() *Fake { return &Fake{values: map[promquery.Key]float64{}} }
+// containerKey names one container of one pod.
+type containerKey struct {
+	promquery.Key
+	container string
+}
 
-// Set makes a pod report the given working set.
+// FakeContainer is the container a pod has when Set gives its working set.
+const FakeContainer = "app"
+
+// NewFake returns an empty Fake.
+func NewFake() *Fake {
+	return &Fake{values: map[containerKey]float64{}, series: map[containerKey]int{}}
+}
+
+// Set makes a pod report the given working set, all in container FakeContainer.
 func (f *Fake) Set(namespace, pod string, bytes float64) {
+	f.SetContainer(namespace, pod, FakeContainer, bytes)
+}
+
+// SetContainer makes one container of a pod report the given working set.
+func (f *Fake) SetContainer(namespace, pod, container string, bytes float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.values[promquery.Key{Namespace: namespace, Pod: pod}] = bytes
+	f.values[containerKey{promquery.Key{Namespace: namespace, Pod: pod}, container}] = bytes
+}
+
+// SetSeries makes n series report one container, as two scrape jobs of one
+// kubelet would (its figure stays the one set): the answer counts them.
+func (f *Fake) SetSeries(namespace, pod, container string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.series[containerKey{promquery.Key{Namespace: namespace, Pod: pod}, container}] = n
 }
 
 // Delete makes a pod report nothing.
 func (f *Fake) Delete(namespace, pod string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.values, promquery.Key{Namespace: namespace, Pod: pod})
+	k := promquery.Key{Namespace: namespace, Pod: pod}
+	for c := range f.values {
+		if c.Key == k {
+			delete(f.values, c)
+			delete(f.series, c)
+		}
+	}
 }
 
 // SetError makes every query fail with err (nil to recover).
@@ -63,15 +94,22 @@ func (f *Fake) WorkingSet(_ context.Context, namespaces []string) (promquery.Sam
 }
 
 // answer parses, as Prometheus's answer would be, the values of the pods
-// that match. f.mu must be held.
+// that match, in the query's two parts. f.mu must be held.
 func (f *Fake) answer(match func(promquery.Key) bool) promquery.Samples {
 	var vec model.Vector
-	for k, v := range f.values {
-		if match(k) {
-			vec = append(vec, &model.Sample{
-				Metric: model.Metric{"namespace": model.LabelValue(k.Namespace), "pod": model.LabelValue(k.Pod)},
-				Value:  model.SampleValue(v),
-			})
+	labels := func(c containerKey) model.Metric {
+		return model.Metric{"namespace": model.LabelValue(c.Namespace), "pod": model.LabelValue(c.Pod), "container": model.LabelValue(c.container)}
+	}
+	for c, v := range f.values {
+		if match(c.Key) {
+			vec = append(vec, &model.Sample{Metric: labels(c), Value: model.SampleValue(v)})
+		}
+	}
+	for c, n := range f.series {
+		if _, ok := f.values[c]; ok && n > 1 && match(c.Key) {
+			m := labels(c)
+			m[promquery.FigureLabel] = promquery.SeriesCount
+			vec = append(vec, &model.Sample{Metric: m, Value: model.SampleValue(n)})
 		}
 	}
 	return promquery.Parse(vec)

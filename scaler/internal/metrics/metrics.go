@@ -1,7 +1,7 @@
 // Package metrics is the scaler's seam to Prometheus: one small interface
 // that returns the memory working set of every pod in a set of namespaces,
-// its client_golang implementation with a deadline on every query, and a
-// map-driven fake for tests.
+// its client_golang implementation with a deadline on every query and a cap
+// on the size of every answer, and a map-driven fake for tests.
 package metrics
 
 import (
@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -19,7 +22,8 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 )
 
-// Source returns memory working-set samples per pod.
+// Source returns memory working-set samples per pod: the sum of its
+// containers, each counted once however many series report it.
 type Source interface {
 	// WorkingSet runs one query for all the given namespaces.
 	WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error)
@@ -38,13 +42,24 @@ type Config struct {
 	Timeout time.Duration
 	// Metric is the cAdvisor series of the working set.
 	Metric string
+	// Selector narrows Metric to the series of these label matchers (the
+	// one scrape job to read when two export the same containers).
+	Selector promquery.Selector
+	// AllowInsecureBearerToken lets BearerTokenFile go with a plain http
+	// URL, where anyone on the path could read the token (for a sidecar that
+	// encrypts the traffic itself).
+	AllowInsecureBearerToken bool
+	// MaxResponseBytes bounds the body of one answer, counted as it is read;
+	// a larger one fails the query. Zero means DefaultMaxResponseBytes.
+	MaxResponseBytes int64
 }
 
 // Prometheus is the Source backed by Prometheus's HTTP API.
 type Prometheus struct {
-	api     promv1.API
-	metric  string
-	timeout time.Duration
+	api      promv1.API
+	metric   string
+	selector promquery.Selector
+	timeout  time.Duration
 }
 
 // NewPrometheus returns a Source for the Prometheus at cfg.URL.
@@ -52,7 +67,10 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("prometheus timeout must be positive, got %v", cfg.Timeout)
 	}
-	if _, err := promquery.Query(cfg.Metric, []string{"x"}); err != nil {
+	if _, err := promquery.Query(cfg.Metric, cfg.Selector, []string{"x"}); err != nil {
+		return nil, err
+	}
+	if err := checkTokenTransport(cfg); err != nil {
 		return nil, err
 	}
 	httpCfg := config.HTTPClientConfig{
@@ -66,16 +84,42 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client configuration: %w", err)
 	}
-	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: rt})
+	limit := cfg.MaxResponseBytes
+	if limit == 0 {
+		limit = DefaultMaxResponseBytes
+	}
+	if limit < 0 {
+		return nil, fmt.Errorf("prometheus response cap must be positive, got %d", limit)
+	}
+	capped := capResponses{next: rt, limit: limit}
+	c, err := api.NewClient(api.Config{Address: cfg.URL, RoundTripper: capped})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
-	return &Prometheus{api: promv1.NewAPI(c), metric: cfg.Metric, timeout: cfg.Timeout}, nil
+	bounded := boundedClient{Client: c, http: &http.Client{Transport: capped}, limit: limit}
+	return &Prometheus{api: promv1.NewAPI(bounded), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout}, nil
+}
+
+// checkTokenTransport refuses to send a bearer token anywhere but over
+// https, unless the configuration allows it explicitly.
+func checkTokenTransport(cfg Config) error {
+	if cfg.BearerTokenFile == "" || cfg.AllowInsecureBearerToken {
+		return nil
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return fmt.Errorf("prometheus URL %q: %w", cfg.URL, err)
+	}
+	if !strings.EqualFold(u.Scheme, "https") {
+		return fmt.Errorf("refusing to send the bearer token of %s to %s: anyone on the path could read it; use https, or allow plain http explicitly",
+			cfg.BearerTokenFile, u.Redacted())
+	}
+	return nil
 }
 
 // WorkingSet implements Source.
 func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error) {
-	q, err := promquery.Query(p.metric, namespaces)
+	q, err := promquery.Query(p.metric, p.selector, namespaces)
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
 	}
@@ -85,7 +129,7 @@ func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promq
 // WorkingSetOfPods runs one query for the named pods of one namespace: the
 // benchmark's per-MemHpa comparison mode (--prometheus-query-mode=per-memhpa).
 func (p *Prometheus) WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error) {
-	q, err := promquery.PodsQuery(p.metric, namespace, pods)
+	q, err := promquery.PodsQuery(p.metric, p.selector, namespace, pods)
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
 	}
@@ -99,6 +143,11 @@ func (p *Prometheus) run(ctx context.Context, q string) (promquery.Samples, erro
 	// Ask the server to give up a little before we do, so that a slow query
 	// ends with its own error rather than a cut connection.
 	v, _, _, err := p.api.Query(ctx, q, time.Time{}, promv1.WithTimeout(serverTimeout(p.timeout)))
+	var tooLarge *ResponseTooLargeError
+	if errors.As(err, &tooLarge) {
+		// Said plainly, without the POST and URL of the HTTP client's error.
+		err = tooLarge
+	}
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("query prometheus: %w", err)
 	}
@@ -124,7 +173,12 @@ func serverTimeout(d time.Duration) time.Duration {
 func FailureReason(err error) string {
 	var apiErr *promv1.Error
 	var netErr net.Error
+	var tooLarge *ResponseTooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		// Before net.Error: an answer refused by its Content-Length comes
+		// back inside the *url.Error of the HTTP client, which is one.
+		return "bad_response"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.As(err, &apiErr):

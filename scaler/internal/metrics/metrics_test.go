@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,7 +27,12 @@ func vector(results ...string) string {
 }
 
 func series(ns, pod, value string) string {
-	return fmt.Sprintf(`{"metric":{"namespace":%q,"pod":%q},"value":[1700000000,%q]}`, ns, pod, value)
+	return fmt.Sprintf(`{"metric":{"container":"app","namespace":%q,"pod":%q},"value":[1700000000,%q]}`, ns, pod, value)
+}
+
+// seriesCount is the answer's count of the series of a container seen in more than one.
+func seriesCount(ns, pod, container string, n int) string {
+	return fmt.Sprintf(`{"metric":{"container":%q,"memhpa_figure":"series_count","namespace":%q,"pod":%q},"value":[1700000000,"%d"]}`, container, ns, pod, n)
 }
 
 // request is what the fake Prometheus saw.
@@ -46,22 +52,23 @@ func TestPrometheusWorkingSet(t *testing.T) {
 		{
 			name: "several series", status: 200,
 			body: vector(series("a", "web-1", "1048576"), series("b", "web-1", "2097152"), series("a", "web-2", "3e6")),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 1 << 20, k("b", "web-1"): 2 << 20, k("a", "web-2"): 3e6}, Rejected: map[promquery.Key]string{}},
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 1 << 20, k("b", "web-1"): 2 << 20, k("a", "web-2"): 3e6}, Rejected: map[promquery.Key]string{}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
 			name: "empty result is no samples, not zero", status: 200, body: vector(),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{}},
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
 			name: "NaN and Inf are rejected", status: 200,
 			body: vector(series("a", "web-1", "NaN"), series("a", "web-2", "+Inf"), series("a", "web-3", "5")),
 			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-3"): 5},
-				Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectNaN, k("a", "web-2"): promquery.RejectInf}},
+				Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectNaN, k("a", "web-2"): promquery.RejectInf}, Duplicated: map[promquery.Key][]string{}},
 		},
 		{
-			name: "duplicated series are rejected", status: 200,
-			body: vector(series("a", "web-1", "5"), series("a", "web-1", "6")),
-			want: promquery.Samples{Bytes: map[promquery.Key]int64{}, Rejected: map[promquery.Key]string{k("a", "web-1"): promquery.RejectDuplicate}},
+			name: "a container in several series counts once and is reported", status: 200,
+			body: vector(series("a", "web-1", "5"), seriesCount("a", "web-1", "app", 2)),
+			want: promquery.Samples{Bytes: map[promquery.Key]int64{k("a", "web-1"): 5}, Rejected: map[promquery.Key]string{},
+				Duplicated: map[promquery.Key][]string{k("a", "web-1"): {"app"}}},
 		},
 		{
 			name: "query error from Prometheus", status: 422,
@@ -141,7 +148,9 @@ func TestPrometheusWorkingSet(t *testing.T) {
 			if len(seen) != 1 {
 				t.Fatalf("%d requests, want exactly one query", len(seen))
 			}
-			wantQuery := `sum by (namespace, pod) (container_memory_working_set_bytes{container!="", container!="POD", namespace=~"a|b"})`
+			series := `container_memory_working_set_bytes{container!="", container!="POD", namespace=~"a|b"}`
+			wantQuery := `max by (namespace, pod, container) (` + series + `) or label_replace(count by (namespace, pod, container) (` +
+				series + `) > 1, "memhpa_figure", "series_count", "namespace", ".*")`
 			if seen[0].query != wantQuery {
 				t.Errorf("query = %s, want %s", seen[0].query, wantQuery)
 			}
@@ -184,7 +193,8 @@ func TestPrometheusBearerToken(t *testing.T) {
 		fmt.Fprint(w, vector())
 	}))
 	defer srv.Close()
-	p, err := NewPrometheus(Config{URL: srv.URL, Timeout: time.Second, Metric: metric, BearerTokenFile: token})
+	// httptest serves plain http: the test allows it, as a mesh's sidecar would.
+	p, err := NewPrometheus(Config{URL: srv.URL, Timeout: time.Second, Metric: metric, BearerTokenFile: token, AllowInsecureBearerToken: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +220,26 @@ func TestNewPrometheusRejectsBadConfig(t *testing.T) {
 		"no timeout":      {URL: "http://x", Metric: metric},
 		"bad metric":      {URL: "http://x", Metric: "a b", Timeout: time.Second},
 		"missing CA file": {URL: "https://x", Metric: metric, Timeout: time.Second, CAFile: filepath.Join(t.TempDir(), "nope")},
+		"negative cap":    {URL: "http://x", Metric: metric, Timeout: time.Second, MaxResponseBytes: -1},
+		// Anyone on the path would read the token.
+		"bearer token over plain http":           {URL: "http://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"bearer token over plain http, any case": {URL: "HTTP://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"bearer token to a URL without a scheme": {URL: "x:9090", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
 	} {
 		if _, err := NewPrometheus(cfg); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestNewPrometheusBearerTokenTransport(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"over https":             {URL: "https://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token"},
+		"over http when allowed": {URL: "http://x", Metric: metric, Timeout: time.Second, BearerTokenFile: "/token", AllowInsecureBearerToken: true},
+		"no token over http":     {URL: "http://x", Metric: metric, Timeout: time.Second},
+	} {
+		if _, err := NewPrometheus(cfg); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
@@ -238,3 +265,72 @@ func TestFake(t *testing.T) {
 }
 
 func k(ns, pod string) promquery.Key { return promquery.Key{Namespace: ns, Pod: pod} }
+
+// A faulty or huge Prometheus cannot make the scaler buffer more than the
+// cap: an answer past it fails as a bad response, whether it says its size
+// up front or streams without one.
+func TestPrometheusResponseCap(t *testing.T) {
+	const limit = 1 << 20
+	// A figure padded with zeros to make the answer exactly limit bytes long.
+	frame := len(vector(series("a", "web-1", "1") + "," + series("a", "web-2", "1")))
+	underCap := vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-frame)+"1"))
+	overByOne := vector(series("a", "web-1", "1") + "," + series("a", "web-2", strings.Repeat("0", limit-frame+1)+"1"))
+	big := vector(strings.Repeat(series("a", "web-1", "1")+",", 8*limit/len(series("a", "web-1", "1"))) + series("a", "web-2", "1"))
+	for _, tc := range []struct {
+		name    string
+		body    string
+		chunked bool
+		wantErr bool
+	}{
+		{name: "exactly the cap", body: underCap},
+		{name: "one byte over the cap, streamed", body: overByOne, chunked: true, wantErr: true},
+		{name: "eight times the cap with a Content-Length", body: big, wantErr: true},
+		{name: "eight times the cap streamed without a length", body: big, chunked: true, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if !tc.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(len(tc.body)))
+				}
+				for rest := tc.body; rest != ""; {
+					n := min(len(rest), 32<<10)
+					if _, err := io.WriteString(w, rest[:n]); err != nil {
+						return // the client hung up: what the cap is for
+					}
+					rest = rest[n:]
+					if tc.chunked {
+						w.(http.Flusher).Flush()
+					}
+				}
+			}))
+			defer srv.Close()
+			p, err := NewPrometheus(Config{URL: srv.URL, Timeout: 5 * time.Second, Metric: metric, MaxResponseBytes: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.WorkingSet(context.Background(), []string{"a"})
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatalf("an answer of %d bytes, cap %d, failed: %v", len(tc.body), limit, err)
+				}
+				if len(got.Bytes) != 2 {
+					t.Errorf("got %v, want both pods", got.Bytes)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("an answer of %d bytes over a cap of %d was accepted (%d pods)", len(tc.body), limit, len(got.Bytes))
+			}
+			if r := FailureReason(err); r != "bad_response" {
+				t.Errorf("failure reason = %q, want bad_response (error: %v)", r, err)
+			}
+			if want := "Prometheus response larger than 1 MiB"; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+			if !strings.HasPrefix(err.Error(), "query prometheus: ") {
+				t.Errorf("error %q does not name the operation", err)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,15 +51,20 @@ var statuses = []int{200, 400, 422, 500, 503, 204, 302}
 // the scaler's query, through client_golang's decoding (what metrics.Prometheus
 // calls) and then Parse. Nothing may panic, and whatever comes back must keep
 // Parse's promises: a pod is either measured or rejected, never both; a
-// measured pod has a namespace and a name and a finite, non-negative byte
-// count equal to its one sample; NaN, Inf, negative and duplicate samples are
-// rejected, never read as zero. Seed corpus: testdata/fuzz/FuzzPrometheusResponse.
+// measured pod has a namespace and a name, every container of it a name and
+// finite, non-negative figures, and it is measured at the sum over its
+// containers of the largest figure of each; a pod with a NaN figure is never
+// measured; a container is listed as duplicated exactly when the answer
+// counts several series for it or holds two figures of it. Seed corpus:
+// testdata/fuzz/FuzzPrometheusResponse.
 func FuzzPrometheusResponse(f *testing.F) {
 	for _, seed := range []struct {
 		status uint8
 		body   string
 	}{
-		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a","pod":"p"},"value":[1700000000.5,"1048576"]}]}}`},
+		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"container":"app","namespace":"a","pod":"p"},"value":[1700000000.5,"1048576"]}]}}`},
+		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"container":"app","namespace":"a","pod":"p"},"value":[1,"100"]},{"metric":{"container":"side","namespace":"a","pod":"p"},"value":[1,"20"]},{"metric":{"container":"app","memhpa_figure":"series_count","namespace":"a","pod":"p"},"value":[1,"2"]}]}}`},
+		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"container":"app","namespace":"a","pod":"p"},"value":[1,"1"]},{"metric":{"container":"app","namespace":"a","pod":"p"},"value":[1,"NaN"]}]}}`},
 		{0, `{"status":"success","data":{"resultType":"vector","result":[]}}`},
 		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a","pod":"p"},"value":[1,"NaN"]},{"metric":{"namespace":"a","pod":"q"},"value":[1,"+Inf"]},{"metric":{"namespace":"a","pod":"r"},"value":[1,"-5"]}]}}`},
 		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a","pod":"p"},"value":[1,"1"]},{"metric":{"namespace":"a","pod":"p"},"value":[1,"2"]},{"metric":{"pod":"x"},"value":[1,"3"]}]}}`},
@@ -94,58 +100,101 @@ func FuzzPrometheusResponse(f *testing.F) {
 // checkSamples asserts Parse's promises about s, the result of Parse(vec).
 func checkSamples(t *testing.T, vec model.Vector, s promquery.Samples) {
 	t.Helper()
-	if s.Bytes == nil || s.Rejected == nil {
+	if s.Bytes == nil || s.Rejected == nil || s.Duplicated == nil {
 		t.Fatalf("Parse returned a nil map: %+v", s)
 	}
-	count := map[promquery.Key]int{}
-	last := map[promquery.Key]float64{}
+	// What the answer says of each pod, worked out here on its own.
+	type figures struct {
+		max     map[string]float64 // largest figure by container
+		count   map[string]int     // figures by container
+		series  map[string]bool    // containers the answer counts several series of
+		nan     bool
+		labels  bool // every sample names its container
+		figured bool // at least one figure
+	}
+	pods := map[promquery.Key]*figures{}
 	for _, sample := range vec {
 		if sample == nil {
 			continue
 		}
 		k := promquery.Key{Namespace: string(sample.Metric["namespace"]), Pod: string(sample.Metric["pod"])}
-		count[k]++
-		last[k] = float64(sample.Value)
+		p := pods[k]
+		if p == nil {
+			p = &figures{max: map[string]float64{}, count: map[string]int{}, series: map[string]bool{}, labels: true}
+			pods[k] = p
+		}
+		c := string(sample.Metric["container"])
+		if c == "" {
+			p.labels = false
+			continue
+		}
+		if sample.Metric[promquery.FigureLabel] == promquery.SeriesCount {
+			p.series[c] = true
+			continue
+		}
+		f := float64(sample.Value)
+		p.nan = p.nan || math.IsNaN(f)
+		if p.count[c] == 0 || f > p.max[c] {
+			p.max[c] = f
+		}
+		p.count[c]++
+		p.figured = true
 	}
-	if len(s.Bytes)+len(s.Rejected) > len(count) {
-		t.Fatalf("%d measured and %d rejected pods from %d distinct keys", len(s.Bytes), len(s.Rejected), len(count))
+	if len(s.Bytes)+len(s.Rejected) > len(pods) {
+		t.Fatalf("%d measured and %d rejected pods from %d distinct keys", len(s.Bytes), len(s.Rejected), len(pods))
 	}
 	for k, b := range s.Bytes {
 		if _, both := s.Rejected[k]; both {
 			t.Fatalf("pod %s both measured (%d) and rejected (%q)", k, b, s.Rejected[k])
 		}
-		if k.Namespace == "" || k.Pod == "" {
-			t.Fatalf("measured a sample without namespace or pod: %s = %d", k, b)
+		p := pods[k]
+		if k.Namespace == "" || k.Pod == "" || p == nil || !p.labels {
+			t.Fatalf("measured a pod without namespace, pod or container label: %s = %d", k, b)
 		}
-		if b < 0 {
-			t.Fatalf("pod %s measured at negative %d bytes", k, b)
+		if p.nan {
+			t.Fatalf("pod %s with a NaN figure measured as %d", k, b)
 		}
-		if count[k] != 1 {
-			t.Fatalf("pod %s has %d samples but is measured at %d", k, count[k], b)
+		want := 0.0
+		for c, f := range p.max {
+			if math.IsInf(f, 0) || f < 0 {
+				t.Fatalf("pod %s: container %s at %v, yet the pod is measured as %d", k, c, f, b)
+			}
+			want += math.Round(f)
 		}
-		f := last[k]
-		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-			t.Fatalf("pod %s: unusable sample %v measured as %d", k, f, b)
-		}
-		if want := math.Round(f); math.Abs(float64(b)-want) > math.Max(1, want*1e-9) {
-			t.Fatalf("pod %s: sample %v measured as %d", k, f, b)
+		if math.Abs(float64(b)-want) > math.Max(float64(len(p.max)), want*1e-9) {
+			t.Fatalf("pod %s: containers %v measured as %d, want %v", k, p.max, b, want)
 		}
 	}
-	for k := range count {
+	for k, p := range pods {
 		_, measured := s.Bytes[k]
 		_, rejected := s.Rejected[k]
-		if !measured && !rejected {
-			t.Fatalf("pod %s neither measured nor rejected", k)
+		if p.figured && !measured && !rejected {
+			t.Fatalf("pod %s has figures %v but is neither measured nor rejected", k, p.max)
 		}
-		if count[k] > 1 && measured {
-			t.Fatalf("duplicate pod %s measured", k)
+		var dups []string
+		for c := range p.count {
+			if p.count[c] > 1 || p.series[c] {
+				dups = append(dups, c)
+			}
+		}
+		for c := range p.series {
+			if p.count[c] == 0 {
+				dups = append(dups, c)
+			}
+		}
+		if k.Namespace == "" || k.Pod == "" || !p.labels {
+			continue // rejected for its labels; its duplicates may go unlisted
+		}
+		slices.Sort(dups)
+		if !slices.Equal(dups, s.Duplicated[k]) {
+			t.Fatalf("pod %s: duplicated containers %v, want %v", k, s.Duplicated[k], dups)
 		}
 	}
 	// InNamespace partitions the answer.
 	total := 0
 	for ns := range namespaces(s) {
-		b, r := s.InNamespace(ns)
-		total += len(b) + len(r)
+		n := s.InNamespace(ns)
+		total += len(n.Bytes) + len(n.Rejected)
 	}
 	if total != len(s.Bytes)+len(s.Rejected) {
 		t.Fatalf("InNamespace over every namespace gives %d pods, want %d", total, len(s.Bytes)+len(s.Rejected))
