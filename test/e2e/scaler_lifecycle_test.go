@@ -328,16 +328,26 @@ func appRecommendingSix(t *testing.T, ns string) v1alpha1.MemHpa {
 
 // requireFreshHistory waits until the app's MemHpa, created again (another
 // UID than old, when given), has decided on valid metrics to keep the target
-// at its 2 replicas, and requires them to hold for several cycles.
+// at its 2 replicas, and requires them to hold for several cycles. A change
+// of the replicas fails it at once.
 func requireFreshHistory(t *testing.T, ns string, old types.UID) {
 	t.Helper()
-	m := waitMemHpa(t, ns, "a decision of 2 replicas on valid metrics", faultReaction, func(m v1alpha1.MemHpa) bool {
+	cs := clientset(t)
+	var m v1alpha1.MemHpa
+	err := harness.Poll(testCtx(t), faultReaction, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if r, _, err := replicas(ctx, cs, ns, appName); err != nil || r != 2 {
+			return false, harness.Permanent(fmt.Errorf("replicas %d (%v), want the 2 they were when the MemHpa was created", r, err))
+		}
+		m = getMemHpa(t, ns, appName)
 		valid := false
 		for _, c := range m.Status.Conditions {
 			valid = valid || c.Type == "ScalingActive" && c.Reason == "ValidMetricFound"
 		}
-		return valid && m.UID != old && m.Status.DesiredReplicas == 2
+		return valid && m.UID != old && m.Status.DesiredReplicas == 2, nil
 	})
+	if err != nil {
+		t.Fatalf("MemHpa %s/%s created again: no decision of 2 replicas on valid metrics: %v\n%s", ns, appName, err, memHpaState(ns))
+	}
 	requireReplicasStay(t, ns, 2, 4*faultSyncPeriod)
 	t.Logf("MemHpa %s (%s) holds the target at 2: %s", m.Name, m.UID, m.Status.Targets)
 }
