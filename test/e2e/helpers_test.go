@@ -96,8 +96,14 @@ spec:
 }
 
 // deploymentYAML is a Deployment of replicas kwok pods with one container
-// "app" limited to memLimit, reporting usage as its working set.
+// "app" limited to memLimit, reporting usage as its working set. Its selector
+// and pods carry the label app=name.
 func deploymentYAML(ns, name string, replicas int, memLimit, usage string) string {
+	return labeledDeploymentYAML(ns, name, name, replicas, memLimit, usage)
+}
+
+// labeledDeploymentYAML is deploymentYAML with the label app=label instead.
+func labeledDeploymentYAML(ns, name, label string, replicas int, memLimit, usage string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -106,10 +112,10 @@ metadata:
 spec:
   replicas: %[3]d
   selector:
-    matchLabels: {app: %[2]s}
+    matchLabels: {app: %[6]s}
   template:
     metadata:
-      labels: {app: %[2]s}
+      labels: {app: %[6]s}
       annotations:
         kwok.x-k8s.io/usage-memory: %[5]s
     spec:
@@ -120,7 +126,7 @@ spec:
         resources:
           requests: {memory: %[4]s, cpu: 10m}
           limits: {memory: %[4]s}
-`, ns, name, replicas, memLimit, usage)
+`, ns, name, replicas, memLimit, usage, label)
 }
 
 func indent(s, prefix string) string {

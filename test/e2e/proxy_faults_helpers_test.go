@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,11 +15,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 )
 
@@ -225,6 +230,72 @@ func (p *promProxy) rewrite(resp *http.Response) error {
 	return nil
 }
 
+// apiFault is what the API proxy does instead of forwarding a request.
+type apiFault struct {
+	// Status, when set, is answered with a metav1.Status body as the
+	// apiserver writes it (429, 500, 503).
+	Status int
+	// RetryAfter, in seconds, is sent as Retry-After when above zero; client-go
+	// then retries the request itself within its timeout.
+	RetryAfter int
+	// Stall holds the request unanswered until the client gives up (or the
+	// rule is lifted: then 504). A held request is never forwarded, so a
+	// write the client gave up on is not applied behind its back.
+	Stall bool
+}
+
+// apiRule applies Fault to the requests with one of Methods whose path is in
+// Namespace and ends with Suffix ("/scale", "/status").
+type apiRule struct {
+	Namespace string
+	Methods   []string
+	Suffix    string
+	Fault     apiFault
+
+	hits   atomic.Int64
+	lifted chan struct{}
+}
+
+func (r *apiRule) matches(req *http.Request) bool {
+	return slices.Contains(r.Methods, req.Method) && strings.HasSuffix(req.URL.Path, r.Suffix) &&
+		strings.Contains(req.URL.Path, "/namespaces/"+r.Namespace+"/")
+}
+
+// faulted is how many requests met the fault.
+func (r *apiRule) faulted() int { return int(r.hits.Load()) }
+
+// serve answers req with the rule's fault.
+func (r *apiRule) serve(w http.ResponseWriter, req *http.Request) {
+	r.hits.Add(1)
+	if r.Fault.Stall {
+		select {
+		case <-req.Context().Done(): // the client's timeout works
+			return
+		case <-r.lifted:
+			http.Error(w, "stalled by the test's proxy", http.StatusGatewayTimeout)
+			return
+		}
+	}
+	var st *apierrors.StatusError
+	switch r.Fault.Status {
+	case http.StatusTooManyRequests:
+		st = apierrors.NewTooManyRequests("injected by the test's proxy", r.Fault.RetryAfter)
+	case http.StatusServiceUnavailable:
+		st = apierrors.NewServiceUnavailable("injected by the test's proxy")
+	default:
+		st = apierrors.NewInternalError(errors.New("injected by the test's proxy"))
+	}
+	st.ErrStatus.Code = int32(r.Fault.Status)
+	st.ErrStatus.Kind, st.ErrStatus.APIVersion = "Status", "v1"
+	body, _ := json.Marshal(st.ErrStatus)
+	w.Header().Set("Content-Type", "application/json")
+	if r.Fault.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(r.Fault.RetryAfter))
+	}
+	w.WriteHeader(r.Fault.Status)
+	_, _ = w.Write(body)
+}
+
 // scalePut is one write of a /scale subresource seen by the API proxy.
 type scalePut struct {
 	Path            string
@@ -236,14 +307,16 @@ type scalePut struct {
 
 // apiProxy is a plain-HTTP reverse proxy on 127.0.0.1 in front of the
 // harness's kube-apiserver, authenticating as the admin user. A scaler given
-// its kubeconfig goes through it, so the test sees every /scale write and can
-// slip another writer's change in just before one.
+// its kubeconfig goes through it, so the test sees every /scale write, can
+// slip another writer's change in just before one, and can answer chosen
+// requests with a fault instead of forwarding them.
 type apiProxy struct {
 	Kubeconfig string
 
 	mu     sync.Mutex
 	puts   []scalePut
 	before func(ctx context.Context, put scalePut) // called before a /scale PUT is forwarded
+	rules  []*apiRule
 }
 
 func startAPIProxy(t *testing.T) *apiProxy {
@@ -265,6 +338,10 @@ func startAPIProxy(t *testing.T) *apiProxy {
 	rp.Transport = rt
 	rp.FlushInterval = -1 // watches stream
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rule := p.ruleFor(r); rule != nil {
+			rule.serve(w, r)
+			return
+		}
 		if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/scale") {
 			rp.ServeHTTP(w, r)
 			return
@@ -327,6 +404,36 @@ func (p *apiProxy) setBefore(f func(ctx context.Context, put scalePut)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.before = f
+}
+
+// inject applies rule's fault from now on, until lift.
+func (p *apiProxy) inject(rule *apiRule) *apiRule {
+	rule.lifted = make(chan struct{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, rule)
+	return rule
+}
+
+// lift ends the fault of rule and answers the requests it holds.
+func (p *apiProxy) lift(rule *apiRule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.rules, rule); i >= 0 {
+		p.rules = slices.Delete(p.rules, i, i+1)
+		close(rule.lifted)
+	}
+}
+
+func (p *apiProxy) ruleFor(r *http.Request) *apiRule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rule := range p.rules {
+		if rule.matches(r) {
+			return rule
+		}
+	}
+	return nil
 }
 
 func (p *apiProxy) scalePuts() []scalePut {

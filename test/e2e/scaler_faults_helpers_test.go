@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/memhpa/memhpa/test/harness"
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
 // Timing of the fault tests: short cycles so that "no scaling for several
@@ -135,7 +136,7 @@ func requireReplicasStay(t *testing.T, ns string, want int32, d time.Duration) {
 }
 
 // waitCondition waits until the app's MemHpa has condition typ with status
-// and reason, and returns its message.
+// and reason (any reason when empty), and returns its message.
 func waitCondition(t *testing.T, ns, typ, status, reason string, timeout time.Duration) string {
 	t.Helper()
 	var msg, last string
@@ -146,7 +147,7 @@ func waitCondition(t *testing.T, ns, typ, status, reason string, timeout time.Du
 				continue
 			}
 			last = fmt.Sprintf("%s=%s (%s): %s", c.Type, c.Status, c.Reason, c.Message)
-			if string(c.Status) == status && c.Reason == reason {
+			if string(c.Status) == status && (reason == "" || c.Reason == reason) {
 				msg = c.Message
 				return true, nil
 			}
@@ -235,4 +236,37 @@ func memHpaState(ns string) string {
 	out, err = env.Kubectl(ctx, "get", "events", "-n", ns, "--sort-by=.lastTimestamp")
 	fmt.Fprintf(&b, "events:\n%s %v", out, err)
 	return b.String()
+}
+
+// waitMemHpa waits until the app's MemHpa satisfies ok, which describes what
+// it waits for; it returns the MemHpa.
+func waitMemHpa(t *testing.T, ns, what string, timeout time.Duration, ok func(v1alpha1.MemHpa) bool) v1alpha1.MemHpa {
+	t.Helper()
+	var m v1alpha1.MemHpa
+	err := harness.Poll(testCtx(t), timeout, 500*time.Millisecond, func(context.Context) (bool, error) {
+		m = getMemHpa(t, ns, appName)
+		return ok(m), nil
+	})
+	if err != nil {
+		t.Fatalf("MemHpa %s/%s: %s never held: %v\n%s", ns, appName, what, err, memHpaState(ns))
+	}
+	return m
+}
+
+// requireUnchanged polls the recorded replica changes of each namespace for
+// d and fails at the first one.
+func requireUnchanged(t *testing.T, d time.Duration, changes map[string]*replicaChanges) {
+	t.Helper()
+	end := time.Now().Add(d)
+	err := harness.Poll(testCtx(t), d+10*time.Second, 250*time.Millisecond, func(context.Context) (bool, error) {
+		for ns, c := range changes {
+			if got := c.get(); len(got) > 0 {
+				return false, harness.Permanent(fmt.Errorf("replicas of %s/%s changed %v, want %d to hold\n%s", ns, appName, got, appReplicas, memHpaState(ns)))
+			}
+		}
+		return time.Now().After(end), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
