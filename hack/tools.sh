@@ -76,7 +76,21 @@ for c in "${want[@]}"; do
     etcd) build etcd "$ETCD_VERSION-${tkey#*-}" bash -c "cd '$root/test/tools' && go build -trimpath -ldflags '-s -w' -o \"\$out\" go.etcd.io/etcd/server/v3" ;;
     kwok) build kwok "$KWOK_VERSION" goinstall "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
     kwokctl) build kwokctl "$KWOK_VERSION" goinstall "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
-    helm) build helm "$HELM_VERSION" goinstall "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
+    helm)
+      # Stamped as helm's own Makefile does (K8S_MODULES_VER): the Kubernetes
+      # version of its client-go (v0.37 -> 1.37) is the default of `helm
+      # template` and lint; unstamped, helm assumes v1.20 and refuses our
+      # chart's kubeVersion. The stamp is in the cache key, so a change rebuilds.
+      hmod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+      cgo=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$hmod")
+      IFS=. read -r cmajor hminor _ <<<"${cgo#v}"
+      [ -n "$hminor" ] || { step "helm: no k8s.io/client-go version in $hmod"; exit 1; }
+      hmajor=$((cmajor + 1))
+      hflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+      for p in pkg/lint/rules pkg/chartutil; do
+        hflags+=" -X helm.sh/helm/v3/$p.k8sVersionMajor=$hmajor -X helm.sh/helm/v3/$p.k8sVersionMinor=$hminor"
+      done
+      build helm "$HELM_VERSION-k8s$hmajor.$hminor" goinstall "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$hflags" ;;
     govulncheck) GOTOOLCHAIN=$GO_TOOLCHAIN build govulncheck "$GOVULNCHECK_VERSION-$GO_TOOLCHAIN" goinstall "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION" ;;
     vulndb)
       # No internet here: build govulncheck's database from the OSV files that the

@@ -122,6 +122,24 @@ func TestTemplateValueSets(t *testing.T) {
 	}
 }
 
+// TestTemplateWithoutKubeVersion: a plain `helm template` (no --kube-version)
+// renders the chart. Helm checks the chart's kubeVersion against its built-in
+// default, which is v1.20 unless the build stamps the Kubernetes version its
+// module uses, as helm's own release build does (hack/tools.sh).
+func TestTemplateWithoutKubeVersion(t *testing.T) {
+	out, err := runHelm(t, "template", releaseName, chartDir(t), "--namespace", releaseNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeObjects(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rendered{objects: objs}.byKind("Deployment")); got != 1 {
+		t.Errorf("rendered %d Deployments, want 1", got)
+	}
+}
+
 // checkLabels: every object carries the common labels from _helpers.tpl.
 func checkLabels(t *testing.T, r rendered) {
 	t.Helper()

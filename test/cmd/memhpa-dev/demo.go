@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/memhpa/memhpa/test/harness"
 )
 
@@ -25,6 +28,9 @@ const (
 type demoRun struct {
 	env   *harness.Env
 	start time.Time
+	// printedEvents is the count of each MemHpa event printed so far, by
+	// UID, over the whole demo: a later step lists the earlier events too.
+	printedEvents map[types.UID]int32
 }
 
 func demo(ctx context.Context) error {
@@ -129,7 +135,6 @@ func (d *demoRun) run(ctx context.Context, withScaler bool) error {
 // Deployment has want ready replicas and the MemHpa agrees, or timeout.
 func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	seenEvents := map[string]bool{}
 	lastLine := ""
 	for {
 		pods, err := d.runningPods(ctx)
@@ -152,7 +157,7 @@ func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout ti
 			d.say("%s", line)
 			lastLine = line
 		}
-		for _, ev := range d.newEvents(ctx, seenEvents) {
+		for _, ev := range d.newEvents(ctx) {
 			d.say("  event: %s", ev)
 		}
 		if int32(len(pods)) == want && st.desired == want && st.current == want {
@@ -217,26 +222,22 @@ func (d *demoRun) status(ctx context.Context) (mhpaStatus, error) {
 		conditions: strings.Join(conds, " ")}, nil
 }
 
-func (d *demoRun) newEvents(ctx context.Context, seen map[string]bool) []string {
-	out, err := d.env.Kubectl(ctx, "get", "events", "-n", demoNS, "--field-selector=involvedObject.kind=MemHpa",
-		"-o", `jsonpath={range .items[*]}{.metadata.uid} {.count} {.type} {.reason}: {.message}{"\n"}{end}`)
+// newEvents returns the MemHpa events not printed yet, and those that
+// happened again since (eventsToPrint). A failed listing prints nothing: the
+// next poll lists them again.
+func (d *demoRun) newEvents(ctx context.Context) []string {
+	out, err := d.env.KubectlStdout(ctx, "", "get", "events", "-n", demoNS,
+		"--field-selector=involvedObject.kind=MemHpa", "-o", "json")
 	if err != nil {
 		return nil
 	}
-	var fresh []string
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		id, rest, ok := strings.Cut(l, " ")
-		if !ok {
-			continue
-		}
-		count, text, _ := strings.Cut(rest, " ")
-		key := id + "/" + count
-		if !seen[key] {
-			seen[key] = true
-			fresh = append(fresh, text)
-		}
+	var list corev1.EventList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return nil
 	}
-	return fresh
+	var lines []string
+	lines, d.printedEvents = eventsToPrint(d.printedEvents, list.Items)
+	return lines
 }
 
 func (d *demoRun) say(format string, args ...any) {
