@@ -1,7 +1,7 @@
 // Package server is the webhook's thin shell around package admission: a chi
 // router with POST /mutate and POST /validate over TLS, the serving
-// certificate read and re-read from disk by cert-manager's
-// FileCertificateSource, a plain-HTTP probe port (/healthz, /livez, /readyz,
+// certificate read and re-read from disk (fileReloader), a plain-HTTP probe
+// port (/healthz, /livez, /readyz,
 // /metrics), hard limits on what a request may cost, and graceful shutdown.
 //
 // Everything that decides an admission lives in package admission; this
@@ -21,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	cmtls "github.com/cert-manager/cert-manager/pkg/server/tls"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
@@ -43,12 +42,10 @@ type Config struct {
 	CertFile string
 	KeyFile  string
 	// CertReloadInterval is how often the certificate files are re-read
-	// (FileCertificateSource.UpdateInterval; cert-manager's default is 10s).
+	// (cert-manager's FileCertificateSource also uses 10s).
 	CertReloadInterval time.Duration
-	// CertMaxFailures is how many failed re-reads end the process
-	// (FileCertificateSource.MaxFailures; cert-manager's default is 12).
-	// cert-manager never resets the count, so it is a budget for the life of
-	// the process, not a run of consecutive failures.
+	// CertMaxFailures is how many failed reads of the certificate files in a
+	// row end the process; a good read starts the count again.
 	CertMaxFailures int
 
 	// Kubeconfig is the path of a kubeconfig for the cross-object reads;
@@ -158,7 +155,7 @@ func clientConfig(path string) (*rest.Config, string, error) {
 // Server serves the webhook. Make one with New.
 type Server struct {
 	cfg     Config
-	certs   *cmtls.FileCertificateSource
+	certs   *fileReloader[*tls.Certificate]
 	metrics *metrics
 	// shuttingDown turns /readyz red as soon as shutdown begins.
 	shuttingDown atomic.Bool
@@ -173,11 +170,12 @@ type Server struct {
 func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 	s := &Server{
 		cfg: cfg,
-		certs: &cmtls.FileCertificateSource{
-			CertPath:       cfg.CertFile,
-			KeyPath:        cfg.KeyFile,
-			UpdateInterval: cfg.CertReloadInterval,
-			MaxFailures:    cfg.CertMaxFailures,
+		certs: &fileReloader[*tls.Certificate]{
+			what:        "serving certificate",
+			paths:       []string{cfg.CertFile, cfg.KeyFile},
+			build:       servingCertificate,
+			interval:    cfg.CertReloadInterval,
+			maxFailures: cfg.CertMaxFailures,
 		},
 		metrics: newMetrics(),
 	}
@@ -191,7 +189,7 @@ func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 		Handler: router,
 		TLSConfig: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
-			GetCertificate: s.certs.GetCertificate,
+			GetCertificate: s.getCertificate,
 			// HTTP/2 off: the apiserver speaks HTTP/1.1 to webhooks, and
 			// HTTP/2 brought the rapid-reset and CONTINUATION-flood CVEs
 			// (CVE-2023-44487, CVE-2023-45288) to servers that offered it.
@@ -259,13 +257,7 @@ func (s *Server) Serve(ctx context.Context, secure, health net.Listener) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		// FileCertificateSource logs through the logr logger of its context.
-		if err := s.certs.Start(gctx); err != nil {
-			return fmt.Errorf("serving certificate: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return s.certs.Start(gctx) })
 	g.Go(func() error {
 		logger.Info("Serving admission webhooks", "address", secure.Addr().String(),
 			"certFile", s.cfg.CertFile, "keyFile", s.cfg.KeyFile, "reloadInterval", s.cfg.CertReloadInterval)
@@ -333,11 +325,31 @@ func (s *Server) healthRouter() http.Handler {
 	return router
 }
 
-// certificateLoaded asks GetCertificate rather than Healthy: Healthy reads the
-// cached certificate without the source's lock, a data race with a reload.
 func (s *Server) certificateLoaded() bool {
-	cert, err := s.certs.GetCertificate(nil)
-	return err == nil && cert != nil
+	_, ok := s.certs.Get()
+	return ok
+}
+
+// errNoCertificate fails a handshake that comes before the first good read of
+// the certificate files.
+var errNoCertificate = errors.New("no serving certificate loaded yet")
+
+func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cert, ok := s.certs.Get()
+	if !ok {
+		return nil, errNoCertificate
+	}
+	return cert, nil
+}
+
+// servingCertificate builds the certificate from the contents of the
+// certificate (chain) and key files, in that order.
+func servingCertificate(contents [][]byte) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(contents[0], contents[1])
+	if err != nil {
+		return nil, err
+	}
+	return &cert, nil
 }
 
 func writeCheck(w http.ResponseWriter, ok bool, why string) {

@@ -227,7 +227,7 @@ func Generate(dir string, opts ServingOptions) (*CA, *KeyPair, error) {
 // when missing). Each file is written to a temporary name and renamed into
 // place, so a reader never sees a half-written file; the key is written before
 // the certificate, and a reader that catches the pair in between sees a
-// mismatch it must retry (cert-manager's FileCertificateSource does).
+// mismatch it must retry (the webhook's reloader reads again after its interval).
 func WriteFiles(dir string, ca *CA, kp *KeyPair) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write certificates: %w", err)
