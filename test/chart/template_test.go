@@ -192,7 +192,8 @@ func checkDeployment(t *testing.T, r rendered, want expectation) corev1.PodSpec 
 		t.Errorf("webhook has no preStop sleep: %+v", l)
 	}
 	assertArgs(t, "webhook", wh.Args, "--secure-port=9443", "--health-port=8081",
-		"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key")
+		"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key",
+		"--max-in-flight-reviews=64", "--max-in-flight-body-bytes=16Mi")
 	var mount *corev1.VolumeMount
 	for i := range wh.VolumeMounts {
 		if wh.VolumeMounts[i].MountPath == "/tls" {

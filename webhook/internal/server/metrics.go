@@ -53,6 +53,16 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watchInFlight exports inFlight, the number of reviews in flight.
+func (m *metrics) watchInFlight(inFlight func() int) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "memhpa",
+		Subsystem: "webhook",
+		Name:      "in_flight_reviews",
+		Help:      "Admission reviews being read or answered now; beyond --max-in-flight-reviews or --max-in-flight-body-bytes more are refused with 429 (counted in admission_requests_total with reason TooManyRequests).",
+	}, func() float64 { return float64(inFlight()) }))
+}
+
 func (m *metrics) observe(webhook, operation, result, reason string, took time.Duration) {
 	m.admissions.WithLabelValues(webhook, operation, result, reason).Inc()
 	m.latency.WithLabelValues(webhook, result).Observe(took.Seconds())

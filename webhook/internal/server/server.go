@@ -59,6 +59,12 @@ type Config struct {
 	ReviewTimeout time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// MaxInFlightReviews caps the reviews being read or answered at once, on
+	// both paths together, and MaxInFlightBodyBytes the sum of their
+	// declared body sizes (a body of unknown length counts as MaxBodyBytes);
+	// a review beyond either is answered 429 before its body is read.
+	MaxInFlightReviews   int
+	MaxInFlightBodyBytes int64
 }
 
 // DefaultConfig returns the defaults of the flags in docs/architecture.md.
@@ -71,8 +77,12 @@ func DefaultConfig() Config {
 		CertMaxFailures:    12,
 		LookupTimeout:      2 * time.Second,
 		// The apiserver allows a webhook at most 30s (timeoutSeconds).
-		ReviewTimeout:   30 * time.Second,
-		ShutdownTimeout: 25 * time.Second,
+		ReviewTimeout:      30 * time.Second,
+		ShutdownTimeout:    25 * time.Second,
+		MaxInFlightReviews: 64,
+		// A flood of the largest reviews at this budget peaks at about 65 MiB
+		// of heap (BenchmarkFullInFlightCap), against the chart's 128 MiB limit.
+		MaxInFlightBodyBytes: 16 << 20,
 	}
 }
 
@@ -180,10 +190,14 @@ func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 		metrics: newMetrics(),
 	}
 
+	limits := newReviewLimits(cfg.MaxInFlightReviews, cfg.MaxInFlightBodyBytes)
+	s.metrics.watchInFlight(limits.inFlight)
 	router := chi.NewRouter()
 	router.Use(recoverPanics)
-	router.Method(http.MethodPost, "/mutate", &reviewHandler{name: "mutate", reviewer: mutator, metrics: s.metrics, maxTimeout: cfg.ReviewTimeout})
-	router.Method(http.MethodPost, "/validate", &reviewHandler{name: "validate", reviewer: validator, metrics: s.metrics, maxTimeout: cfg.ReviewTimeout})
+	for name, reviewer := range map[string]admission.Reviewer{"mutate": mutator, "validate": validator} {
+		router.Method(http.MethodPost, "/"+name, &reviewHandler{name: name, reviewer: reviewer, metrics: s.metrics,
+			limits: limits, maxTimeout: cfg.ReviewTimeout})
+	}
 
 	s.secure = &http.Server{
 		Handler: router,
