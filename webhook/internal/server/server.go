@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 	lookup.Start(ctx)
 
 	s := New(cfg, admission.NewDefaulter(), admission.NewValidator(lookup, cfg.LookupTimeout))
+	s.metrics.watchLookup(lookup.Counts)
 	// Until the caches have synced the lookup reads live (slow, but right):
 	// keep the pod out of the Service until then.
 	s.ReadyWhen("informer caches not synced", lookup.Synced)

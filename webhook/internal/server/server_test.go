@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -790,4 +791,23 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The counters of the cross-object checks' live reads are on /metrics.
+func TestLookupCountsAreExported(t *testing.T) {
+	s := New(DefaultConfig(), allowWithPatch, allowWithPatch)
+	s.metrics.watchLookup(func() admission.LookupCounts {
+		return admission.LookupCounts{LiveReads: 7, Throttled: 980, NotFoundHits: 13}
+	})
+	rec := httptest.NewRecorder()
+	s.healthRouter().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		"memhpa_webhook_live_reads_total 7",
+		"memhpa_webhook_live_reads_throttled_total 980",
+		"memhpa_webhook_not_found_cache_hits_total 13",
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
