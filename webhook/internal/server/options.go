@@ -32,6 +32,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "port of the plain-HTTP probes and metrics (/healthz, /livez, /readyz, /metrics)")
 	fs.StringVar(&c.CertFile, "tls-cert-file", c.CertFile, "PEM serving certificate (chain); re-read from disk when it changes")
 	fs.StringVar(&c.KeyFile, "tls-private-key-file", c.KeyFile, "PEM private key of --tls-cert-file; re-read from disk when it changes")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile,
+		"PEM bundle of the CAs that sign the apiserver's client certificate; when set, the secure port serves only clients that present a certificate it verifies "+
+			"(give the apiserver one with an AdmissionConfiguration, see charts/memhpa/README.md); re-read from disk when it changes")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig for the cross-object reads; empty means the in-cluster configuration")
 	fs.IntVar(&c.MaxInFlightReviews, "max-in-flight-reviews", c.MaxInFlightReviews,
 		"most admission reviews read or answered at once (/mutate and /validate together); more are answered 429 with Retry-After before their body is read")

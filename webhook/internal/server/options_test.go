@@ -17,7 +17,7 @@ func TestFlagsParseIntoConfig(t *testing.T) {
 		"--secure-port=10443", "--bind-address=127.0.0.1", "--health-port=10081",
 		"--tls-cert-file=/certs/tls.crt", "--tls-private-key-file=/certs/tls.key",
 		"--kubeconfig=/kube/config", "--logging-format=json", "-v=3",
-		"--max-in-flight-reviews=10", "--max-in-flight-body-bytes=32Mi",
+		"--max-in-flight-reviews=10", "--max-in-flight-body-bytes=32Mi", "--client-ca-file=/client-ca/ca.crt",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +25,7 @@ func TestFlagsParseIntoConfig(t *testing.T) {
 	c := opts.Config
 	if c.SecurePort != 10443 || c.BindAddress != "127.0.0.1" || c.HealthPort != 10081 ||
 		c.CertFile != "/certs/tls.crt" || c.KeyFile != "/certs/tls.key" || c.Kubeconfig != "/kube/config" ||
-		c.MaxInFlightReviews != 10 || c.MaxInFlightBodyBytes != 32<<20 {
+		c.MaxInFlightReviews != 10 || c.MaxInFlightBodyBytes != 32<<20 || c.ClientCAFile != "/client-ca/ca.crt" {
 		t.Errorf("config %+v does not hold the parsed flags", c)
 	}
 	if opts.Logging.Format != "json" || opts.Logging.Verbosity != 3 {

@@ -11,6 +11,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
@@ -47,6 +48,11 @@ type Config struct {
 	// CertMaxFailures is how many failed reads of the certificate files in a
 	// row end the process; a good read starts the count again.
 	CertMaxFailures int
+	// ClientCAFile, when set, is a PEM bundle of the CAs whose client
+	// certificates the secure port requires (the apiserver's, configured
+	// through its admission configuration); it is re-read like the serving
+	// certificate.
+	ClientCAFile string
 
 	// Kubeconfig is the path of a kubeconfig for the cross-object reads;
 	// empty means the in-cluster configuration.
@@ -165,9 +171,12 @@ func clientConfig(path string) (*rest.Config, string, error) {
 
 // Server serves the webhook. Make one with New.
 type Server struct {
-	cfg     Config
-	certs   *fileReloader[*tls.Certificate]
-	metrics *metrics
+	cfg   Config
+	certs *fileReloader[*tls.Certificate]
+	// clientAuth, with ClientCAFile, is the TLS configuration that requires
+	// client certificates of the bundle on disk; nil without.
+	clientAuth *fileReloader[*tls.Config]
+	metrics    *metrics
 	// shuttingDown turns /readyz red as soon as shutdown begins.
 	shuttingDown atomic.Bool
 	// readyChecks turn /readyz red while one of them is false.
@@ -200,16 +209,36 @@ func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 			limits: limits, maxTimeout: cfg.ReviewTimeout})
 	}
 
+	tlsConfig := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: s.getCertificate,
+		// HTTP/2 off: the apiserver speaks HTTP/1.1 to webhooks, and
+		// HTTP/2 brought the rapid-reset and CONTINUATION-flood CVEs
+		// (CVE-2023-44487, CVE-2023-45288) to servers that offered it.
+		NextProtos: []string{"http/1.1"},
+	}
+	if cfg.ClientCAFile != "" {
+		s.clientAuth = &fileReloader[*tls.Config]{
+			what:        "client CA bundle",
+			paths:       []string{cfg.ClientCAFile},
+			build:       func(contents [][]byte) (*tls.Config, error) { return requireClientCerts(tlsConfig, contents[0]) },
+			interval:    cfg.CertReloadInterval,
+			maxFailures: cfg.CertMaxFailures,
+		}
+		// Every handshake takes the configuration of the bundle last read,
+		// so a rotated bundle needs no restart; none read yet refuses all.
+		tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
+		tlsConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c, ok := s.clientAuth.Get()
+			if !ok {
+				return nil, errNoClientCA
+			}
+			return c, nil
+		}
+	}
 	s.secure = &http.Server{
-		Handler: router,
-		TLSConfig: &tls.Config{
-			MinVersion:     tls.VersionTLS12,
-			GetCertificate: s.getCertificate,
-			// HTTP/2 off: the apiserver speaks HTTP/1.1 to webhooks, and
-			// HTTP/2 brought the rapid-reset and CONTINUATION-flood CVEs
-			// (CVE-2023-44487, CVE-2023-45288) to servers that offered it.
-			NextProtos: []string{"http/1.1"},
-		},
+		Handler:   router,
+		TLSConfig: tlsConfig,
 		// A non-nil empty map keeps net/http from configuring HTTP/2.
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -249,6 +278,11 @@ func (s *Server) notReady() string {
 	if !s.certificateLoaded() {
 		return "no serving certificate loaded"
 	}
+	if s.clientAuth != nil {
+		if _, ok := s.clientAuth.Get(); !ok {
+			return "no client CA bundle loaded (--client-ca-file)"
+		}
+	}
 	for _, c := range s.readyChecks {
 		if !c.ready() {
 			return c.why
@@ -273,9 +307,13 @@ func (s *Server) Serve(ctx context.Context, secure, health net.Listener) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.certs.Start(gctx) })
+	if s.clientAuth != nil {
+		g.Go(func() error { return s.clientAuth.Start(gctx) })
+	}
 	g.Go(func() error {
 		logger.Info("Serving admission webhooks", "address", secure.Addr().String(),
-			"certFile", s.cfg.CertFile, "keyFile", s.cfg.KeyFile, "reloadInterval", s.cfg.CertReloadInterval)
+			"certFile", s.cfg.CertFile, "keyFile", s.cfg.KeyFile, "clientCAFile", s.cfg.ClientCAFile,
+			"reloadInterval", s.cfg.CertReloadInterval)
 		return serveErr(s.secure.ServeTLS(secure, "", ""))
 	})
 	g.Go(func() error {
@@ -355,6 +393,23 @@ func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 		return nil, errNoCertificate
 	}
 	return cert, nil
+}
+
+// errNoClientCA fails a handshake that comes before the first good read of
+// the client CA bundle.
+var errNoClientCA = errors.New("no client CA bundle loaded yet")
+
+// requireClientCerts returns base with ClientCAs set to the certificates of
+// bundle (PEM), which must hold at least one.
+func requireClientCerts(base *tls.Config, bundle []byte) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(bundle) {
+		return nil, errors.New("no PEM certificate in the client CA bundle")
+	}
+	c := base.Clone()
+	c.ClientCAs = pool
+	c.GetConfigForClient = nil
+	return c, nil
 }
 
 // servingCertificate builds the certificate from the contents of the
