@@ -207,7 +207,7 @@ func checkDeployment(t *testing.T, r rendered, want expectation) corev1.PodSpec 
 	}
 	assertArgs(t, "webhook", wh.Args, "--secure-port=9443", "--health-port=8081",
 		"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key",
-		"--max-in-flight-reviews=64", "--max-in-flight-body-bytes=16Mi")
+		"--max-in-flight-reviews=64", "--max-in-flight-body-bytes=8Mi")
 	checkClientCA(t, pod, wh, want)
 	var mount *corev1.VolumeMount
 	for i := range wh.VolumeMounts {

@@ -39,8 +39,8 @@ func TestFlagsParseIntoConfig(t *testing.T) {
 func TestDefaultsMatchTheArchitecture(t *testing.T) {
 	c := NewOptions().Config
 	if c.SecurePort != 9443 || c.HealthPort != 8081 || c.BindAddress != "0.0.0.0" || c.CertReloadInterval <= 0 ||
-		c.MaxInFlightReviews != 64 || c.MaxInFlightBodyBytes != 16<<20 {
-		t.Errorf("defaults %+v, want secure port 9443, health port 8081, bind address 0.0.0.0, a reload interval, 64 reviews and 16 MiB in flight", c)
+		c.MaxInFlightReviews != 64 || c.MaxInFlightBodyBytes != 8<<20 {
+		t.Errorf("defaults %+v, want secure port 9443, health port 8081, bind address 0.0.0.0, a reload interval, 64 reviews and 8 MiB in flight", c)
 	}
 }
 

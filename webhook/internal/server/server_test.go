@@ -678,7 +678,7 @@ func TestReviewsBeyondTheInFlightLimitsAreRefused(t *testing.T) {
 		beyond      string // headers of the refused request: its declared body
 		withinLimit bool   // a small review is still served while they are held
 	}{
-		{name: "one review more than the count", maxReviews: 3, maxBytes: 16 << 20, held: []int{0, 0, 0},
+		{name: "one review more than the count", maxReviews: 3, maxBytes: 8 << 20, held: []int{0, 0, 0},
 			beyond: "Content-Length: 1000"},
 		{name: "a body over the byte budget", maxReviews: 64, maxBytes: int64(2*big) + 64<<10, held: []int{big, big},
 			beyond: fmt.Sprintf("Content-Length: %d", big), withinLimit: true},
