@@ -141,7 +141,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if r.ContentLength > 0 {
 		// The apiserver always declares the length: one buffer of that size,
-		// where ReadAll's doubling allocates twice the body.
+		// where ReadAll's doubling allocates twice the body. It is allocated
+		// before the body arrives, within the in-flight byte budget.
 		buf := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(body, buf); err != nil {
 			return nil, err

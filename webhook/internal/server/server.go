@@ -1,8 +1,9 @@
 // Package server is the webhook's thin shell around package admission: a chi
 // router with POST /mutate and POST /validate over TLS, the serving
-// certificate read and re-read from disk (fileReloader), a plain-HTTP probe
-// port (/healthz, /livez, /readyz,
-// /metrics), hard limits on what a request may cost, and graceful shutdown.
+// certificate (and, optionally, the CA bundle of the clients it requires)
+// read and re-read from disk, a plain-HTTP probe port (/healthz, /livez,
+// /readyz, /metrics), hard limits on what requests may cost, alone and
+// together, and graceful shutdown.
 //
 // Everything that decides an admission lives in package admission; this
 // package only moves bytes, counts and logs.
