@@ -56,6 +56,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"privileged port", "webhook.securePort=443", "securePort"},
 		{"string for a boolean", "certManager.enabled=maybe", "enabled"},
 		{"bad log format", "scaler.loggingFormat=xml", "loggingFormat"},
+		{"control: a byte budget as a number", "webhook.maxInFlightBodyBytes=33554432", ""},
+		{"no review in flight", "webhook.maxInFlightReviews=0", "maxInFlightReviews"},
+		{"byte budget that is not a quantity", "webhook.maxInFlightBodyBytes=lots", "maxInFlightBodyBytes"},
+		{"byte budget below the largest body", "webhook.maxInFlightBodyBytes=1000", "maxInFlightBodyBytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

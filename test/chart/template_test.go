@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +16,11 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/memhpa/memhpa/test/harness"
 )
@@ -44,6 +47,8 @@ type expectation struct {
 	pdb            bool
 	serviceMonitor bool
 	networkPolicy  bool
+	// clientCA is the ConfigMap of webhook.clientCA.configMap, when set.
+	clientCA string
 	// scale is the apiGroup -> resources whose /scale the ServiceAccount may get and update.
 	scale map[string][]string
 	// scalerArgs must all be among the scaler container's arguments.
@@ -73,7 +78,7 @@ var expectations = map[string]expectation{
 	"full-values.yaml": {
 		replicas: 3, certManager: true, externalIssuer: "corp-ca", timeout: 10,
 		failurePolicy: admissionregistrationv1.Fail, leaderElection: true, leaseName: "memhpa-leader",
-		pdb: true, serviceMonitor: true, networkPolicy: true,
+		pdb: true, serviceMonitor: true, networkPolicy: true, clientCA: "apiserver-client-ca",
 		scale: map[string][]string{"apps": {"deployments", "statefulsets"}, "argoproj.io": {"rollouts"}},
 		scalerArgs: []string{"--prometheus-url=https://prometheus.monitoring.svc:9091",
 			"--prometheus-bearer-token-file=/etc/prometheus-auth/token",
@@ -109,6 +114,8 @@ func TestTemplateValueSets(t *testing.T) {
 			}
 			if got := len(r.byKind("NetworkPolicy")) == 1; got != want.networkPolicy {
 				t.Errorf("NetworkPolicy rendered = %v, want %v", got, want.networkPolicy)
+			} else if got {
+				checkNetworkPolicy(t, r, file)
 			}
 			if !want.serviceMonitor && r.get("Service", "memhpa-metrics") != nil {
 				t.Error("metrics Service rendered without the ServiceMonitor")
@@ -203,17 +210,25 @@ func checkDeployment(t *testing.T, r rendered, want expectation) corev1.PodSpec 
 	}
 
 	wh := pod.Containers[0]
-	if p := wh.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "webhook-http" {
-		t.Errorf("webhook readinessProbe = %+v, want GET /healthz on webhook-http (fails until a certificate is loaded)", p)
+	// /readyz fails until a certificate is loaded and the informer caches
+	// have synced, and again once shutdown begins; /healthz only knows the
+	// certificate, so a pod probed there would take reviews it answers from
+	// live reads before the caches are up, and during the drain.
+	if p := wh.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.String() != "webhook-http" {
+		t.Errorf("webhook readinessProbe = %+v, want GET /readyz on webhook-http", p)
 	}
-	if p := wh.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/livez" {
-		t.Errorf("webhook livenessProbe = %+v, want GET /livez", p)
+	// /livez stays green while the process serves: a slow informer sync or a
+	// missing certificate must not restart the container.
+	if p := wh.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/livez" || p.HTTPGet.Port.String() != "webhook-http" {
+		t.Errorf("webhook livenessProbe = %+v, want GET /livez on webhook-http", p)
 	}
 	if l := wh.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds < 1 {
 		t.Errorf("webhook has no preStop sleep: %+v", l)
 	}
 	assertArgs(t, "webhook", wh.Args, "--secure-port=9443", "--health-port=8081",
-		"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key")
+		"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key",
+		"--max-in-flight-reviews=64", "--max-in-flight-body-bytes=8Mi")
+	checkClientCA(t, pod, wh, want)
 	var mount *corev1.VolumeMount
 	for i := range wh.VolumeMounts {
 		if wh.VolumeMounts[i].MountPath == "/tls" {
@@ -625,6 +640,71 @@ func checkPDB(t *testing.T, r rendered, want expectation) {
 	}
 }
 
+// checkClientCA: with webhook.clientCA the webhook requires client
+// certificates of the bundle in the ConfigMap, mounted as a directory; without
+// it, it requires none.
+func checkClientCA(t *testing.T, pod corev1.PodSpec, wh corev1.Container, want expectation) {
+	t.Helper()
+	hasFlag := slices.ContainsFunc(wh.Args, func(a string) bool { return strings.HasPrefix(a, "--client-ca-file") })
+	if want.clientCA == "" {
+		if hasFlag {
+			t.Errorf("webhook args %v require client certificates, but webhook.clientCA is not set", wh.Args)
+		}
+		return
+	}
+	assertArgs(t, "webhook", wh.Args, "--client-ca-file=/client-ca/ca.crt")
+	i := slices.IndexFunc(wh.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/client-ca" })
+	if i < 0 || wh.VolumeMounts[i].SubPath != "" || !wh.VolumeMounts[i].ReadOnly {
+		t.Fatalf("webhook mounts %+v, want /client-ca read-only without subPath", wh.VolumeMounts)
+	}
+	vol := findVolume(pod, wh.VolumeMounts[i].Name)
+	if vol == nil || vol.ConfigMap == nil || vol.ConfigMap.Name != want.clientCA || vol.ConfigMap.Optional != nil && *vol.ConfigMap.Optional {
+		t.Errorf("client CA volume = %+v, want ConfigMap %s, not optional", vol, want.clientCA)
+	}
+}
+
+// checkNetworkPolicy: the policy that charts/memhpa/README.md documents: the
+// pods take ingress only on the webhook port, from webhookFrom, and on the
+// probe and metrics ports, from metricsFrom, as the value set gives them.
+func checkNetworkPolicy(t *testing.T, r rendered, valuesFile string) {
+	t.Helper()
+	np := into[networkingv1.NetworkPolicy](t, r.one(t, "NetworkPolicy"))
+	var values struct {
+		NetworkPolicy struct {
+			WebhookFrom []networkingv1.NetworkPolicyPeer `json:"webhookFrom"`
+			MetricsFrom []networkingv1.NetworkPolicyPeer `json:"metricsFrom"`
+		} `json:"networkPolicy"`
+	}
+	raw, err := os.ReadFile(valuesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigsyaml.Unmarshal(raw, &values); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(np.Spec.PodSelector.MatchLabels, selectorLabels) || !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy selects %v for %v, want the pods for Ingress", np.Spec.PodSelector.MatchLabels, np.Spec.PolicyTypes)
+	}
+	type rule struct {
+		ports []string
+		from  []networkingv1.NetworkPolicyPeer
+	}
+	want := []rule{{[]string{"https"}, values.NetworkPolicy.WebhookFrom}, {[]string{"webhook-http", "scaler-http"}, values.NetworkPolicy.MetricsFrom}}
+	if len(np.Spec.Ingress) != len(want) {
+		t.Fatalf("NetworkPolicy ingress = %+v, want %d rules", np.Spec.Ingress, len(want))
+	}
+	for i, w := range want {
+		in := np.Spec.Ingress[i]
+		var ports []string
+		for _, p := range in.Ports {
+			ports = append(ports, p.Port.String())
+		}
+		if !slices.Equal(ports, w.ports) || !reflect.DeepEqual(in.From, w.from) {
+			t.Errorf("NetworkPolicy ingress %d = ports %v from %+v, want ports %v from %+v", i, ports, in.From, w.ports, w.from)
+		}
+	}
+}
+
 func assertArgs(t *testing.T, container string, args []string, want ...string) {
 	t.Helper()
 	for _, w := range want {
@@ -750,5 +830,40 @@ func TestPrometheusClientValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "allowInsecureBearerToken") {
 			t.Errorf("--set %v: error %v, want a refusal that names allowInsecureBearerToken", set, err)
 		}
+	}
+}
+
+// webhook.clientCA takes a ConfigMap or a Secret, never both: the template
+// refuses both at once with a message that says so.
+func TestClientCAFromOneSource(t *testing.T) {
+	tests := []struct {
+		name    string
+		sets    []string
+		wantErr string
+	}{
+		{name: "a ConfigMap", sets: []string{"webhook.clientCA.configMap=ca"}},
+		{name: "a Secret", sets: []string{"webhook.clientCA.secret=ca"}},
+		{name: "both", sets: []string{"webhook.clientCA.configMap=ca", "webhook.clientCA.secret=ca"}, wantErr: "set configMap or secret, not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var args []string
+			for _, s := range tt.sets {
+				args = append(args, "--set", s)
+			}
+			out, err := runHelm(t, templateArgs(t, args...)...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("helm template = %v, want an error saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "--client-ca-file=/client-ca/ca.crt") {
+				t.Error("the webhook does not get --client-ca-file")
+			}
+		})
 	}
 }

@@ -57,6 +57,8 @@ type Options struct {
 	Webhook bool
 	// WebhookFailurePolicy of both webhook configurations; default Fail.
 	WebhookFailurePolicy string
+	// WebhookArgs are extra flags of the webhook, after the harness's own.
+	WebhookArgs []string
 	// Scaler starts the scaler with ScalerArgs appended to the defaults.
 	Scaler     bool
 	ScalerArgs []string
@@ -99,6 +101,8 @@ type OwnProc struct {
 	Port          int    `json:"port"`
 	HealthPort    int    `json:"healthPort"`
 	FailurePolicy string `json:"failurePolicy"`
+	// Args are the extra flags it was started with.
+	Args []string `json:"args,omitempty"`
 }
 
 // Env is a running local control plane.
@@ -267,7 +271,7 @@ func (e *Env) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.Webhook {
-		if err := e.StartWebhook(ctx, opts.WebhookFailurePolicy); err != nil {
+		if err := e.StartWebhook(ctx, opts.WebhookFailurePolicy, opts.WebhookArgs...); err != nil {
 			return err
 		}
 	}

@@ -24,8 +24,8 @@ const WebhookConfigName = "memhpa-harness"
 // StartWebhook starts the memhpa admission webhook on 127.0.0.1 with a
 // development certificate, registers the Validating and Mutating webhook
 // configurations with failurePolicy (Fail or Ignore) and waits until the
-// apiserver calls it.
-func (e *Env) StartWebhook(ctx context.Context, failurePolicy string) error {
+// apiserver calls it. args are more flags of the webhook.
+func (e *Env) StartWebhook(ctx context.Context, failurePolicy string, args ...string) error {
 	e.progress.step("Starting the memhpa webhook")
 	bin, err := productBinary(ctx, e.Root, "webhook", e.progress.step)
 	if err != nil {
@@ -42,7 +42,7 @@ func (e *Env) StartWebhook(ctx context.Context, failurePolicy string) error {
 		return fmt.Errorf("issue the webhook's certificate: %w", err)
 	}
 	e.mu.Lock()
-	e.Webhook = &OwnProc{Binary: bin, Port: ports[0], HealthPort: ports[1], FailurePolicy: failurePolicy}
+	e.Webhook = &OwnProc{Binary: bin, Port: ports[0], HealthPort: ports[1], FailurePolicy: failurePolicy, Args: args}
 	e.mu.Unlock()
 	if err := e.restartWebhook(ctx); err != nil {
 		return err
@@ -67,6 +67,7 @@ func (e *Env) restartWebhook(ctx context.Context) error {
 		"--kubeconfig=" + e.Kubeconfig,
 		"-v=2",
 	}
+	args = append(args, w.Args...)
 	p, err := startProcess(string(Webhook), w.Binary, args, e.Dir,
 		filepath.Join(e.LogDir, "webhook.log"), filepath.Join(e.pidDir(), "webhook.pid"), nil)
 	if err != nil {

@@ -106,6 +106,21 @@ app.kubernetes.io/part-of: memhpa
 {{- end }}
 
 {{/*
+Where the webhook reads the CA bundle of the apiserver's client certificate
+(webhook.clientCA), and whether it does: "true" or "". One source only.
+*/}}
+{{- define "memhpa.clientCADir" -}}
+/client-ca
+{{- end }}
+{{- define "memhpa.clientCAEnabled" -}}
+{{- $c := .Values.webhook.clientCA }}
+{{- if and $c.configMap $c.secret }}
+{{- fail "webhook.clientCA: set configMap or secret, not both" }}
+{{- end }}
+{{- if or $c.configMap $c.secret }}true{{ end }}
+{{- end }}
+
+{{/*
 The fields both webhook configurations share. Arguments: ctx (the root
 context), path, caBundle (empty when cert-manager injects it).
 */}}

@@ -10,6 +10,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 )
 
@@ -153,5 +154,34 @@ func TestDiffJSONEscapesKeys(t *testing.T) {
 	patched, err := p.Apply(fromJSON)
 	if err != nil || !jsonpatch.Equal(patched, toJSON) {
 		t.Errorf("applied = %s, %v; want %s", patched, err, toJSON)
+	}
+}
+
+// DefaultingPatch compares the specs alone only while defaulting changes
+// nothing else; any other change makes it compare the whole objects.
+func TestOnlySpecChanged(t *testing.T) {
+	obj := gen.MemHpa("web", gen.WithLabels(map[string]string{"team": "a"}))
+	tests := []struct {
+		name   string
+		change func(*v1alpha1.MemHpa)
+		want   bool
+	}{
+		{name: "nothing", change: func(*v1alpha1.MemHpa) {}, want: true},
+		{name: "the spec", change: func(m *v1alpha1.MemHpa) { m.Spec.MaxReplicas++ }, want: true},
+		{name: "a label", change: func(m *v1alpha1.MemHpa) { m.Labels["team"] = "b" }, want: false},
+		{name: "the status", change: func(m *v1alpha1.MemHpa) { m.Status.CurrentReplicas = 3 }, want: false},
+		{name: "the spec and an annotation", change: func(m *v1alpha1.MemHpa) {
+			m.Spec.MaxReplicas++
+			m.Annotations = map[string]string{"a": "b"}
+		}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defaulted := obj.DeepCopy()
+			tt.change(defaulted)
+			if got := onlySpecChanged(obj, defaulted); got != tt.want {
+				t.Errorf("onlySpecChanged = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

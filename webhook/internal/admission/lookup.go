@@ -76,8 +76,14 @@ func (l *clientLookup) HorizontalPodAutoscalers(ctx context.Context, namespace, 
 	return list.Items, nil
 }
 
+// podTemplateKind tells whether Lookup.PodTemplate reads the pod template of
+// workloads of kind gk: Deployments, StatefulSets and ReplicaSets of group apps.
+func podTemplateKind(gk schema.GroupKind) bool {
+	return gk.Group == "apps" && (gk.Kind == "Deployment" || gk.Kind == "StatefulSet" || gk.Kind == "ReplicaSet")
+}
+
 func (l *clientLookup) PodTemplate(ctx context.Context, namespace string, gk schema.GroupKind, name string) (*corev1.PodTemplateSpec, error) {
-	if gk.Group != "apps" {
+	if !podTemplateKind(gk) {
 		return nil, ErrUnsupportedKind
 	}
 	apps := l.kube.AppsV1()

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
@@ -38,6 +40,14 @@ const byTargetIndex = "byScaleTarget"
 // missed by the owner checks; live reads race with a concurrent create in the
 // same way, since admission is not a transaction.
 //
+// Live reads are bounded, so that reviews for random names cannot become
+// apiserver load: all of them share one token bucket (WithLiveReadLimit; a
+// read it refuses fails with ErrLiveReadThrottled), and a workload read live
+// and found missing is answered "not found" without another read for a few
+// seconds (WithNotFoundCache). A workload created in that window is still
+// found as soon as its informer has it; only an uncached kind (ReplicaSet)
+// can be reported missing for those seconds, a warning and nothing more.
+//
 // Everything it returns is a copy: callers may change it freely, and the
 // cache's objects are never handed out.
 type CachedLookup struct {
@@ -49,6 +59,7 @@ type CachedLookup struct {
 	limitRanges     cache.SharedIndexInformer
 	templates       map[schema.GroupKind]cache.SharedIndexInformer
 	informersSynced []cache.InformerSynced
+	guard           *lookupGuard
 }
 
 var _ Lookup = (*CachedLookup)(nil)
@@ -56,7 +67,7 @@ var _ Lookup = (*CachedLookup)(nil)
 // NewCachedLookup builds the informers over kube and memhpa (not started:
 // call Start) with live as the fallback, normally NewClientLookup of the same
 // clients.
-func NewCachedLookup(kube kubernetes.Interface, memhpa versioned.Interface, live Lookup) (*CachedLookup, error) {
+func NewCachedLookup(kube kubernetes.Interface, memhpa versioned.Interface, live Lookup, opts ...CachedLookupOption) (*CachedLookup, error) {
 	// No resync: nothing handles events, the informers only keep the stores.
 	kf := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(TrimForCache))
 	mf := externalversions.NewSharedInformerFactoryWithOptions(memhpa, 0, externalversions.WithTransform(TrimForCache))
@@ -71,6 +82,7 @@ func NewCachedLookup(kube kubernetes.Interface, memhpa versioned.Interface, live
 			{Group: "apps", Kind: "Deployment"}:  kf.Apps().V1().Deployments().Informer(),
 			{Group: "apps", Kind: "StatefulSet"}: kf.Apps().V1().StatefulSets().Informer(),
 		},
+		guard: newLookupGuard(opts),
 	}
 	if err := l.memHpas.AddIndexers(cache.Indexers{byTargetIndex: memHpaTargetIndex}); err != nil {
 		return nil, fmt.Errorf("index MemHpas by target: %w", err)
@@ -106,11 +118,26 @@ func (l *CachedLookup) WaitForSync(ctx context.Context) bool {
 	return cache.WaitForCacheSync(ctx.Done(), l.informersSynced...)
 }
 
+// Counts returns the counters of live reads so far.
+func (l *CachedLookup) Counts() LookupCounts { return l.guard.counts() }
+
+// readLive reads through the fallback when the live-read limit allows it;
+// what names the read in the error otherwise.
+func readLive[T any](g *lookupGuard, what string, read func() (T, error)) (T, error) {
+	if !g.allow() {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, ErrLiveReadThrottled)
+	}
+	return read()
+}
+
 // MemHpas implements Lookup with an index read: only MemHpas of namespace
 // whose target is named targetName.
 func (l *CachedLookup) MemHpas(ctx context.Context, namespace, targetName string) ([]v1alpha1.MemHpa, error) {
 	if !l.memHpas.HasSynced() {
-		return l.live.MemHpas(ctx, namespace, targetName)
+		return readLive(l.guard, "list MemHpas in namespace "+strconv.Quote(namespace), func() ([]v1alpha1.MemHpa, error) {
+			return l.live.MemHpas(ctx, namespace, targetName)
+		})
 	}
 	return byIndex(l.memHpas, byTargetIndex, "MemHpas", namespace+"/"+targetName, func(m *v1alpha1.MemHpa) v1alpha1.MemHpa { return *m.DeepCopy() })
 }
@@ -119,7 +146,9 @@ func (l *CachedLookup) MemHpas(ctx context.Context, namespace, targetName string
 // namespace whose target is named targetName.
 func (l *CachedLookup) HorizontalPodAutoscalers(ctx context.Context, namespace, targetName string) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
 	if !l.hpas.HasSynced() {
-		return l.live.HorizontalPodAutoscalers(ctx, namespace, targetName)
+		return readLive(l.guard, "list HorizontalPodAutoscalers in namespace "+strconv.Quote(namespace), func() ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+			return l.live.HorizontalPodAutoscalers(ctx, namespace, targetName)
+		})
 	}
 	return byIndex(l.hpas, byTargetIndex, "HorizontalPodAutoscalers", namespace+"/"+targetName,
 		func(h *autoscalingv2.HorizontalPodAutoscaler) autoscalingv2.HorizontalPodAutoscaler {
@@ -130,33 +159,47 @@ func (l *CachedLookup) HorizontalPodAutoscalers(ctx context.Context, namespace, 
 // LimitRanges implements Lookup with a namespace index read.
 func (l *CachedLookup) LimitRanges(ctx context.Context, namespace string) ([]corev1.LimitRange, error) {
 	if !l.limitRanges.HasSynced() {
-		return l.live.LimitRanges(ctx, namespace)
+		return readLive(l.guard, "list LimitRanges in namespace "+strconv.Quote(namespace), func() ([]corev1.LimitRange, error) {
+			return l.live.LimitRanges(ctx, namespace)
+		})
 	}
 	return byIndex(l.limitRanges, cache.NamespaceIndex, "LimitRanges", namespace, func(lr *corev1.LimitRange) corev1.LimitRange { return *lr.DeepCopy() })
 }
 
 // PodTemplate implements Lookup. A cached template holds only what TrimForCache
 // keeps. A workload missing from the cache, or of a kind it does not cache,
-// is read live.
+// is read live, unless it was found missing a moment ago.
 func (l *CachedLookup) PodTemplate(ctx context.Context, namespace string, gk schema.GroupKind, name string) (*corev1.PodTemplateSpec, error) {
-	inf, ok := l.templates[gk]
-	if !ok || !inf.HasSynced() {
+	if !podTemplateKind(gk) {
+		return nil, ErrUnsupportedKind // known without a read, so it costs no token
+	}
+	if inf, ok := l.templates[gk]; ok && inf.HasSynced() {
+		obj, exists, err := inf.GetIndexer().GetByKey(namespace + "/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("read cached %s %s/%s: %w", gk, namespace, name, err)
+		}
+		if exists {
+			switch w := obj.(type) {
+			case *appsv1.Deployment:
+				return w.Spec.Template.DeepCopy(), nil
+			case *appsv1.StatefulSet:
+				return w.Spec.Template.DeepCopy(), nil
+			}
+			return nil, fmt.Errorf("read cached %s %s/%s: unexpected %T in the cache", gk, namespace, name, obj)
+		}
+	}
+	key := WorkloadKey{Namespace: namespace, GroupKind: gk, Name: name}
+	if err := l.guard.notFound.get(key); err != nil {
+		l.guard.notFoundHits.Add(1)
+		return nil, err
+	}
+	template, err := readLive(l.guard, fmt.Sprintf("get %s %s/%s", gk, namespace, name), func() (*corev1.PodTemplateSpec, error) {
 		return l.live.PodTemplate(ctx, namespace, gk, name)
+	})
+	if apierrors.IsNotFound(err) {
+		l.guard.notFound.add(key, err)
 	}
-	obj, exists, err := inf.GetIndexer().GetByKey(namespace + "/" + name)
-	if err != nil {
-		return nil, fmt.Errorf("read cached %s %s/%s: %w", gk, namespace, name, err)
-	}
-	if !exists {
-		return l.live.PodTemplate(ctx, namespace, gk, name)
-	}
-	switch w := obj.(type) {
-	case *appsv1.Deployment:
-		return w.Spec.Template.DeepCopy(), nil
-	case *appsv1.StatefulSet:
-		return w.Spec.Template.DeepCopy(), nil
-	}
-	return nil, fmt.Errorf("read cached %s %s/%s: unexpected %T in the cache", gk, namespace, name, obj)
+	return template, err
 }
 
 // byIndex returns copies of the objects of inf's index under key.

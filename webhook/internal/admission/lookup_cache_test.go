@@ -47,7 +47,13 @@ func deployment(ns, name string, tpl *corev1.PodTemplateSpec) *appsv1.Deployment
 // client Lookup of the same fakes) and waits for its caches.
 func startCachedLookup(t *testing.T, kube *kubefake.Clientset, memhpa *memhpafake.Clientset) *CachedLookup {
 	t.Helper()
-	l, err := NewCachedLookup(kube, memhpa, NewClientLookup(kube, memhpa))
+	return startCachedLookupWith(t, kube, memhpa, NewClientLookup(kube, memhpa))
+}
+
+// startCachedLookupWith is startCachedLookup with live as the fallback.
+func startCachedLookupWith(t *testing.T, kube *kubefake.Clientset, memhpa *memhpafake.Clientset, live Lookup) *CachedLookup {
+	t.Helper()
+	l, err := NewCachedLookup(kube, memhpa, live)
 	if err != nil {
 		t.Fatal(err)
 	}

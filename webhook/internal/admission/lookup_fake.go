@@ -90,10 +90,7 @@ func (f *FakeLookup) PodTemplate(_ context.Context, namespace string, gk schema.
 	if err := f.enter("PodTemplate"); err != nil {
 		return nil, err
 	}
-	switch gk {
-	case schema.GroupKind{Group: "apps", Kind: "Deployment"}, schema.GroupKind{Group: "apps", Kind: "StatefulSet"},
-		schema.GroupKind{Group: "apps", Kind: "ReplicaSet"}:
-	default:
+	if !podTemplateKind(gk) {
 		return nil, ErrUnsupportedKind
 	}
 	t, ok := f.Templates[WorkloadKey{Namespace: namespace, GroupKind: gk, Name: name}]

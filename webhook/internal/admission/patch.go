@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
@@ -33,17 +34,30 @@ func DefaultingPatch(raw []byte) ([]byte, error) {
 	v1alpha1.SetDefaults(defaulted)
 
 	// What defaulting changed, seen through the Go type; then the same change
-	// laid over the raw document, and the patch from raw to that.
-	before, err := jsonValue(obj)
-	if err != nil {
-		return nil, err
+	// laid over the raw document, and the patch from raw to that. Defaults
+	// are set in the spec, so only the specs are compared when nothing else
+	// changed: encoding and decoding the whole objects cost a review with
+	// 1 MiB of annotations 4.4 MiB more (BenchmarkFullInFlightCap).
+	var before, after any
+	var at []string
+	var err error
+	if onlySpecChanged(obj, defaulted) {
+		before, err = jsonValue(obj.Spec)
+		if err == nil {
+			after, err = jsonValue(defaulted.Spec)
+		}
+		at = []string{"spec"}
+	} else {
+		before, err = jsonValue(obj)
+		if err == nil {
+			after, err = jsonValue(defaulted)
+		}
 	}
-	after, err := jsonValue(defaulted)
 	if err != nil {
 		return nil, err
 	}
 	want := copyJSON(doc)
-	for _, op := range diffJSON(before, after, nil) {
+	for _, op := range diffJSON(before, after, at) {
 		want = setPath(want, op.path, op.value, op.op == opRemove)
 	}
 	ops := diffJSON(doc, want, nil)
@@ -137,7 +151,15 @@ func setPath(doc any, path []string, value any, remove bool) any {
 	return m
 }
 
-func jsonValue(obj *v1alpha1.MemHpa) (any, error) {
+// onlySpecChanged tells whether defaulted differs from obj in its spec
+// alone.
+func onlySpecChanged(obj, defaulted *v1alpha1.MemHpa) bool {
+	probe := *defaulted
+	probe.Spec = obj.Spec
+	return equality.Semantic.DeepEqual(&probe, obj)
+}
+
+func jsonValue(obj any) (any, error) {
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode MemHpa: %w", err)

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -116,7 +117,13 @@ func (v *validator) checkOthers(ctx context.Context, obj *v1alpha1.MemHpa, owner
 	in := gather(ctx, v.lookup, obj, owners)
 	errs, warnings := judge(obj, in)
 	for _, e := range in.readErrors() {
-		klog.FromContext(ctx).Info("Cross-object check could not read; admitted with a warning",
+		// A throttled read is a flood's doing: one line each would flood the
+		// log as well (CachedLookup.Counts counts them).
+		verbosity := 0
+		if errors.Is(e, ErrLiveReadThrottled) {
+			verbosity = 4
+		}
+		klog.FromContext(ctx).V(verbosity).Info("Cross-object check could not read; admitted with a warning",
 			"memhpa", klog.KObj(obj), "err", e)
 	}
 	return errs, warnings

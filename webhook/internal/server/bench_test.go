@@ -6,8 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	runtimemetrics "runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -78,4 +85,106 @@ func BenchmarkValidate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFullInFlightCap measures the memory of the largest reviews at the
+// limits: as many clients at once as MaxInFlightReviews allows, each sending a
+// MemHpa whose annotation brings the body just under MaxBodyBytes to /mutate,
+// /validate or both alternately, through the router and the real reviewers,
+// with the default limits ("default") and with no byte budget ("count-only",
+// what the count alone would let in). It reports the Go heap at rest and at
+// its peak, the peak of all memory the Go runtime holds from the OS (the
+// closest in-process figure to the container's working set), sampled every
+// millisecond, and how many of the clients of a round were admitted (the
+// others got 429). Run one row per process, since the runtime gives memory
+// back to the OS lazily:
+//
+//	go test -run '^$' -bench 'FullInFlightCap/default/both' -benchtime 20x ./internal/server/
+func BenchmarkFullInFlightCap(b *testing.B) {
+	body := bigReview(b, MaxBodyBytes-512)
+	for _, limits := range []string{"default", "count-only"} {
+		for _, paths := range [][]string{{"/mutate", "/validate"}, {"/mutate"}, {"/validate"}} {
+			name := limits + "/" + strings.TrimPrefix(paths[0], "/")
+			if len(paths) == 2 {
+				name = limits + "/both"
+			}
+			b.Run(name, func(b *testing.B) {
+				cfg := DefaultConfig()
+				if limits == "count-only" {
+					cfg.MaxInFlightBodyBytes = int64(cfg.MaxInFlightReviews) * MaxBodyBytes
+				}
+				benchmarkFullCap(b, cfg, paths, body)
+			})
+		}
+	}
+}
+
+func benchmarkFullCap(b *testing.B, cfg Config, paths []string, body []byte) {
+	handler := New(cfg, admission.NewDefaulter(), admission.NewValidator(nil, 0)).secure.Handler
+	var peakHeap, peakTotal uint64
+	samples := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	runtime.GC()
+	runtimemetrics.Read(samples)
+	idleHeap := samples[0].Value.Uint64()
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtimemetrics.Read(samples)
+			peakHeap = max(peakHeap, samples[0].Value.Uint64())
+			peakTotal = max(peakTotal, samples[1].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	var admitted, rounds atomic.Int64
+	for b.Loop() {
+		rounds.Add(1)
+		var wg sync.WaitGroup
+		for i := range cfg.MaxInFlightReviews {
+			path := paths[i%len(paths)]
+			wg.Go(func() {
+				req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, req)
+				switch rec.Code {
+				case http.StatusOK:
+					admitted.Add(1)
+				case http.StatusTooManyRequests:
+				default:
+					b.Errorf("%s: status %d: %.200s", path, rec.Code, rec.Body)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	close(stop)
+	<-sampled
+	const mib = 1 << 20
+	b.ReportMetric(float64(idleHeap)/mib, "idle-heap-MiB")
+	b.ReportMetric(float64(peakHeap)/mib, "peak-heap-MiB")
+	b.ReportMetric(float64(peakTotal)/mib, "peak-runtime-MiB")
+	b.ReportMetric(float64(admitted.Load())/float64(rounds.Load()), "admitted/round")
+}
+
+// bigReview is a CREATE review of a valid MemHpa whose annotation pads the
+// body to about size bytes.
+func bigReview(b testing.TB, size int) []byte {
+	b.Helper()
+	small := reviewBody(b, "big", admissionv1.Create)
+	pad := strings.Repeat("x", size-len(small)-200)
+	object := `{"apiVersion":"autoscaling.memhpa.io/v1alpha1","kind":"MemHpa","metadata":{"name":"web","namespace":"default","annotations":{"pad":"` + pad +
+		`"}},"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":3}}`
+	body := bytes.Replace(small, []byte(`{"apiVersion":"autoscaling.memhpa.io/v1alpha1","kind":"MemHpa","metadata":{"name":"web"}}`), []byte(object), 1)
+	if len(body) > MaxBodyBytes || len(body) < size-1024 {
+		b.Fatalf("review of %d bytes, want about %d", len(body), size)
+	}
+	return body
 }

@@ -28,6 +28,8 @@ type reviewHandler struct {
 	name     string // metric and log name: "mutate" or "validate"
 	reviewer admission.Reviewer
 	metrics  *metrics
+	// limits are the server's, shared by both paths.
+	limits *reviewLimits
 	// maxTimeout caps the apiserver's ?timeout= hint (the server's write
 	// timeout would cut a longer answer anyway).
 	maxTimeout time.Duration
@@ -42,6 +44,23 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		h.metrics.observe(h.name, operation, result, string(reason), time.Since(start))
 	}()
+
+	release, admitted := h.limits.admit(r.ContentLength)
+	if !admitted {
+		// Refused before the body is read, so that the bodies in flight stay
+		// within the limits. Logged from V(4) only: a flood must not become a
+		// flood of log lines too (the metric counts it).
+		reason = metav1.StatusReasonTooManyRequests
+		logger.V(4).Info("Refused admission request", "status", http.StatusTooManyRequests, "reason", reason,
+			"contentLength", r.ContentLength, "inFlight", h.limits.inFlight())
+		w.Header().Set("Retry-After", "1")
+		// Close the connection: net/http would otherwise read (and drop) up
+		// to 256 KiB of the unread body before it sends the answer.
+		w.Header().Set("Connection", "close")
+		http.Error(w, "too many admission reviews in flight: retry", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
 
 	fail := func(code int, why metav1.StatusReason, msg string) {
 		reason = why
@@ -119,7 +138,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		return nil, &http.MaxBytesError{Limit: MaxBodyBytes}
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if r.ContentLength > 0 {
+		// The apiserver always declares the length: one buffer of that size,
+		// where ReadAll's doubling allocates twice the body. It is allocated
+		// before the body arrives, within the in-flight byte budget.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(body)
 }
 
 // timeout is the apiserver's remaining budget for this call, which it sends

@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/memhpa/memhpa/webhook/internal/admission"
 )
 
 // Values of the result label.
@@ -51,6 +53,35 @@ func newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// watchInFlight exports inFlight, the number of reviews in flight.
+func (m *metrics) watchInFlight(inFlight func() int) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "memhpa",
+		Subsystem: "webhook",
+		Name:      "in_flight_reviews",
+		Help:      "Admission reviews being read or answered now; beyond --max-in-flight-reviews or --max-in-flight-body-bytes more are refused with 429 (counted in admission_requests_total with reason TooManyRequests).",
+	}, func() float64 { return float64(inFlight()) }))
+}
+
+// watchLookup exports the counters of the cross-object checks' live reads.
+func (m *metrics) watchLookup(counts func() admission.LookupCounts) {
+	for _, c := range []struct {
+		name, help string
+		value      func(admission.LookupCounts) int64
+	}{
+		{"live_reads_total", "Reads of the apiserver by the cross-object checks, for what the informer caches could not answer.",
+			func(c admission.LookupCounts) int64 { return c.LiveReads }},
+		{"live_reads_throttled_total", "Reads the cross-object checks did not make because the live-read limit was reached; each admitted its object with a warning.",
+			func(c admission.LookupCounts) int64 { return c.Throttled }},
+		{"not_found_cache_hits_total", "Workloads answered not found from the memory of a recent live read instead of a new one.",
+			func(c admission.LookupCounts) int64 { return c.NotFoundHits }},
+	} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "memhpa", Subsystem: "webhook", Name: c.name, Help: c.help,
+		}, func() float64 { return float64(c.value(counts())) }))
+	}
 }
 
 func (m *metrics) observe(webhook, operation, result, reason string, took time.Duration) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	// Registers the json logging format with component-base.
 	_ "k8s.io/component-base/logs/json/register"
@@ -31,7 +32,15 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.HealthPort, "health-port", c.HealthPort, "port of the plain-HTTP probes and metrics (/healthz, /livez, /readyz, /metrics)")
 	fs.StringVar(&c.CertFile, "tls-cert-file", c.CertFile, "PEM serving certificate (chain); re-read from disk when it changes")
 	fs.StringVar(&c.KeyFile, "tls-private-key-file", c.KeyFile, "PEM private key of --tls-cert-file; re-read from disk when it changes")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", c.ClientCAFile,
+		"PEM bundle of the CAs that sign the apiserver's client certificate; when set, the secure port serves only clients that present a certificate it verifies "+
+			"(give the apiserver one with an AdmissionConfiguration, see charts/memhpa/README.md); re-read from disk when it changes")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig for the cross-object reads; empty means the in-cluster configuration")
+	fs.IntVar(&c.MaxInFlightReviews, "max-in-flight-reviews", c.MaxInFlightReviews,
+		"most admission reviews read or answered at once (/mutate and /validate together); more are answered 429 with Retry-After before their body is read")
+	fs.Var(bytesFlag{&c.MaxInFlightBodyBytes}, "max-in-flight-body-bytes",
+		"most request body bytes of the reviews in flight, as declared by Content-Length (a body of unknown length counts as 1Mi, the largest accepted); "+
+			"more are answered 429. A review takes about twice its body while it is decoded: with 8Mi, a flood of the largest reviews peaked at 85Mi resident (30Mi idle), against the chart's 128Mi memory limit")
 	logsapi.AddFlags(o.Logging, fs)
 }
 
@@ -65,5 +74,34 @@ func (o *Options) Validate() error {
 	if c.SecurePort == c.HealthPort && c.SecurePort != 0 {
 		errs = append(errs, fmt.Errorf("--secure-port and --health-port must differ, both are %d", c.SecurePort))
 	}
+	if c.MaxInFlightReviews < 1 {
+		errs = append(errs, fmt.Errorf("--max-in-flight-reviews must be at least 1, got %d", c.MaxInFlightReviews))
+	}
+	if c.MaxInFlightBodyBytes < MaxBodyBytes {
+		// Below that, the largest review the server accepts could never be admitted.
+		errs = append(errs, fmt.Errorf("--max-in-flight-body-bytes must be at least 1Mi, got %s", bytesFlag{&c.MaxInFlightBodyBytes}))
+	}
 	return errors.Join(errs...)
 }
+
+// bytesFlag is a flag of a byte count written as a Kubernetes quantity
+// ("8Mi", "1G", "1048576").
+type bytesFlag struct{ p *int64 }
+
+func (f bytesFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return resource.NewQuantity(*f.p, resource.BinarySI).String()
+}
+
+func (f bytesFlag) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return err
+	}
+	*f.p = q.Value()
+	return nil
+}
+
+func (bytesFlag) Type() string { return "quantity" }

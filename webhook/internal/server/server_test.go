@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -658,5 +660,154 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 	resp, body, err := ts.post("/validate", "application/json", bytes.NewReader(reviewBody(t, "after-slow", admissionv1.Create)))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("review after a slow client: %v %v %q", err, resp, body)
+	}
+}
+
+// Beyond the in-flight limits (a number of reviews, a sum of declared body
+// sizes), the next review is answered 429 with a Retry-After at once, before
+// its body is read (the test never sends it); a review within the limits is
+// served meanwhile, and once the held reviews are answered, reviews are
+// served again.
+func TestReviewsBeyondTheInFlightLimitsAreRefused(t *testing.T) {
+	big := len(bigReview(t, MaxBodyBytes-512))
+	tests := []struct {
+		name        string
+		maxReviews  int
+		maxBytes    int64
+		held        []int  // body sizes of the reviews held in the reviewer
+		beyond      string // headers of the refused request: its declared body
+		withinLimit bool   // a small review is still served while they are held
+	}{
+		{name: "one review more than the count", maxReviews: 3, maxBytes: 8 << 20, held: []int{0, 0, 0},
+			beyond: "Content-Length: 1000"},
+		{name: "a body over the byte budget", maxReviews: 64, maxBytes: int64(2*big) + 64<<10, held: []int{big, big},
+			beyond: fmt.Sprintf("Content-Length: %d", big), withinLimit: true},
+		{name: "a body of unknown length counts as the largest", maxReviews: 64, maxBytes: MaxBodyBytes, held: []int{0},
+			beyond: "Transfer-Encoding: chunked", withinLimit: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entered := make(chan struct{}, len(tt.held))
+			release := make(chan struct{})
+			held := reviewerFunc(func(_ context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+				if strings.HasPrefix(string(req.UID), "held-") {
+					entered <- struct{}{}
+					<-release
+				}
+				return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+			})
+			ts := startServer(t, held, held, func(_ *testServer, cfg *Config) {
+				cfg.MaxInFlightReviews, cfg.MaxInFlightBodyBytes = tt.maxReviews, tt.maxBytes
+			})
+			ts.waitServing()
+			releaseOnce := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(releaseOnce)
+
+			statuses := make(chan int, len(tt.held))
+			for i, size := range tt.held {
+				path := []string{"/validate", "/mutate"}[i%2] // the limits are shared by both paths
+				body := reviewBody(t, types.UID(fmt.Sprint("held-", i)), admissionv1.Create)
+				if size > 0 {
+					body = bytes.Replace(bigReview(t, size), []byte(`"uid":"big"`), []byte(fmt.Sprintf(`"uid":"held-%d"`, i)), 1)
+				}
+				go func() {
+					resp, out, err := ts.post(path, "application/json", bytes.NewReader(body))
+					if err != nil {
+						t.Errorf("held review %d: %v", i, err)
+						statuses <- 0
+						return
+					}
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("held review %d: status %d, body %.200q", i, resp.StatusCode, out)
+					}
+					statuses <- resp.StatusCode
+				}()
+			}
+			for i := range tt.held {
+				select {
+				case <-entered:
+				case <-time.After(testDeadline):
+					t.Fatalf("only %d of %d reviews reached the reviewer", i, len(tt.held))
+				}
+			}
+			if _, metrics := ts.get("/metrics"); !strings.Contains(metrics, fmt.Sprintf("memhpa_webhook_in_flight_reviews %d", len(tt.held))) {
+				t.Errorf("/metrics does not show %d reviews in flight:\n%s", len(tt.held), grepLines(metrics, "in_flight"))
+			}
+
+			// One more, whose body never comes: only an answer that does not
+			// wait for the body can arrive.
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", ts.secure, ts.clientTLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"+tt.beyond+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(testDeadline)); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("review beyond the limit, body not sent: no answer: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("review beyond the limit: status %d, body %q; want 429", resp.StatusCode, body)
+			}
+			if ra := resp.Header.Get("Retry-After"); ra == "" {
+				t.Error("429 without Retry-After")
+			}
+			if _, metrics := ts.get("/metrics"); !strings.Contains(metrics,
+				`memhpa_webhook_admission_requests_total{operation="",reason="TooManyRequests",result="error",webhook="validate"} 1`) {
+				t.Errorf("/metrics does not count the refused review:\n%s", grepLines(metrics, "admission_requests_total"))
+			}
+			if tt.withinLimit {
+				resp, out, err := ts.post("/mutate", "application/json", bytes.NewReader(reviewBody(t, "within-the-limit", admissionv1.Create)))
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("review within the limit while the others are held: %v %v %q", err, resp, out)
+				}
+			}
+
+			releaseOnce()
+			for range tt.held {
+				<-statuses
+			}
+			resp, out, err := ts.post("/validate", "application/json", bytes.NewReader(reviewBody(t, "after-the-limit", admissionv1.Create)))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("review once the held ones were answered: %v %v %q", err, resp, out)
+			}
+		})
+	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// The counters of the cross-object checks' live reads are on /metrics.
+func TestLookupCountsAreExported(t *testing.T) {
+	s := New(DefaultConfig(), allowWithPatch, allowWithPatch)
+	s.metrics.watchLookup(func() admission.LookupCounts {
+		return admission.LookupCounts{LiveReads: 7, Throttled: 980, NotFoundHits: 13}
+	})
+	rec := httptest.NewRecorder()
+	s.healthRouter().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		"memhpa_webhook_live_reads_total 7",
+		"memhpa_webhook_live_reads_throttled_total 980",
+		"memhpa_webhook_not_found_cache_hits_total 13",
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package devcerts makes development certificates for the webhook: a
-// self-signed certificate authority and serving certificates it signs for given
-// DNS names and IP addresses, written as PEM files.
+// self-signed certificate authority, serving certificates it signs for given
+// DNS names and IP addresses, and client certificates, written as PEM files.
 //
 // It is for tests and the local control plane only. In a cluster, cert-manager
 // issues the serving certificate (see charts/memhpa). Keys are ECDSA P-256 and
@@ -153,21 +153,44 @@ func (ca *CA) Issue(opts ServingOptions) (*KeyPair, error) {
 	if len(opts.DNSNames) > 0 {
 		commonName = opts.DNSNames[0]
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"memhpa development"}},
-		DNSNames:              opts.DNSNames,
-		IPAddresses:           opts.IPs,
-		NotBefore:             now.Add(-clockSkew),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
+	tmpl := leaf(commonName, now, validity, x509.ExtKeyUsageServerAuth)
+	tmpl.DNSNames, tmpl.IPAddresses = opts.DNSNames, opts.IPs
 	kp, err := sign(tmpl, ca.Cert, ca.Key)
 	if err != nil {
 		return nil, fmt.Errorf("issue serving certificate: %w", err)
 	}
 	return kp, nil
+}
+
+// IssueClient signs a new client certificate for commonName with a fresh
+// key, valid for validity (DefaultServingValidity when zero) from now: what an
+// apiserver presents to a webhook that verifies its callers (the webhook's
+// --client-ca-file).
+func (ca *CA) IssueClient(commonName string, validity time.Duration) (*KeyPair, error) {
+	if commonName == "" {
+		return nil, errors.New("issue client certificate: common name must not be empty")
+	}
+	if validity == 0 {
+		validity = DefaultServingValidity
+	}
+	kp, err := sign(leaf(commonName, time.Now(), validity, x509.ExtKeyUsageClientAuth), ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue client certificate: %w", err)
+	}
+	return kp, nil
+}
+
+// leaf is the template of a certificate a CA signs for commonName and usage,
+// valid for validity from now.
+func leaf(commonName string, now time.Time, validity time.Duration, usage x509.ExtKeyUsage) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"memhpa development"}},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{usage},
+		BasicConstraintsValid: true,
+	}
 }
 
 // sign gives tmpl a fresh key and serial number and signs it with parentKey,
@@ -227,7 +250,7 @@ func Generate(dir string, opts ServingOptions) (*CA, *KeyPair, error) {
 // when missing). Each file is written to a temporary name and renamed into
 // place, so a reader never sees a half-written file; the key is written before
 // the certificate, and a reader that catches the pair in between sees a
-// mismatch it must retry (cert-manager's FileCertificateSource does).
+// mismatch it must retry (the webhook's reloader reads again after its interval).
 func WriteFiles(dir string, ca *CA, kp *KeyPair) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write certificates: %w", err)

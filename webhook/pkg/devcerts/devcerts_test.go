@@ -150,3 +150,43 @@ func TestLoadCARejectsMismatchedKey(t *testing.T) {
 		t.Fatal("LoadCA with another CA's key succeeded, want an error")
 	}
 }
+
+// A client certificate verifies for client authentication against its CA,
+// and for nothing else.
+func TestIssuedClientCertificateVerifiesForClientAuth(t *testing.T) {
+	ca, err := NewCA("test CA", 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.IssueClient("kube-apiserver", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	tests := []struct {
+		name    string
+		usage   x509.ExtKeyUsage
+		wantErr bool
+	}{
+		{name: "client auth", usage: x509.ExtKeyUsageClientAuth},
+		{name: "not for serving", usage: x509.ExtKeyUsageServerAuth, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := kp.Cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{tt.usage}})
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Verify = %v, want an error: %v", err, tt.wantErr)
+			}
+		})
+	}
+	if kp.Cert.Subject.CommonName != "kube-apiserver" {
+		t.Errorf("common name %q", kp.Cert.Subject.CommonName)
+	}
+	if _, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM); err != nil {
+		t.Errorf("key pair does not load: %v", err)
+	}
+	if _, err := ca.IssueClient("", 0); err == nil {
+		t.Error("IssueClient without a name succeeded")
+	}
+}
