@@ -151,101 +151,116 @@ func requireEachRescaleOnce(t *testing.T, ns string, w *replicaChanges, eventsBe
 // control-plane upgrade, then comes back. The leader fails to renew within
 // its deadline and loses the lease: it must not stay a zombie (informers
 // stopped, never campaigning again, /healthz green). Either it exits and is
-// restarted, or it leads again; then a memory rise is acted on within two
-// sync periods, by exactly one leader, each rescale once.
+// restarted, or it leads again. Afterwards exactly one of the two scalers
+// leads, a memory rise is acted on within two sync periods, each rescale
+// once; and when that leader then dies for good, the other takes over: no
+// replica was left a zombie (with the old scaler, the one that lost the lease
+// never campaigned again, so nothing took over).
 func TestAPIServerPausedPastRenewDeadline(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		scalers []string
-	}{
-		{name: "one replica", scalers: []string{"scaler-pause-1"}},
-		{name: "two replicas", scalers: []string{"scaler-pause-a", "scaler-pause-b"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ns := newNamespace(t, "e2e-lepause")
-			autoscaledApp(t, ns)
-			sup := startElectedScalers(t, ns, tc.scalers...)
-			before := waitOneLeader(t, tc.scalers, 60*time.Second)
-			waitCondition(t, ns, "ScalingActive", "True", "ValidMetricFound", faultReaction)
-			ctx := testCtx(t)
+	names := []string{"scaler-pause-a", "scaler-pause-b"}
+	ns := newNamespace(t, "e2e-lepause")
+	autoscaledApp(t, ns)
+	sup := startElectedScalers(t, ns, names...)
+	before := waitOneLeader(t, names, 60*time.Second)
+	waitCondition(t, ns, "ScalingActive", "True", "ValidMetricFound", faultReaction)
+	ctx := testCtx(t)
 
-			if err := env.PauseComponent(harness.APIServer); err != nil {
-				t.Fatal(err)
-			}
-			resumed := false
-			resume := func() {
-				if !resumed {
-					resumed = true
-					if err := env.ResumeComponent(harness.APIServer); err != nil {
-						t.Error(err)
-					}
-				}
-			}
-			t.Cleanup(resume)
-			// Past the renew deadline and the lease: the lease is lost.
-			pause := leLease + leRenew
-			pauseEnd := time.Now().Add(pause)
-			err := harness.Poll(ctx, pause+5*time.Second, 500*time.Millisecond, func(context.Context) (bool, error) {
-				return time.Now().After(pauseEnd), nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			resume()
-			if err := env.WaitAPIServerReady(ctx, 60*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			// After such a pause this kube-apiserver's watch cache stays
-			// behind etcd (its clients' consistency checks say "read version
-			// … is not as new as written version"), so that no controller of
-			// the environment sees new pods or memory: start the apiserver
-			// again, as after TestAPIServerRestartScalerResumes's outage. The
-			// lease was lost during the pause; the scalers are left alone.
-			// kwok (the fake kubelet) sometimes misses pod changes after it
-			// too; it is started again as well.
-			for _, c := range []harness.Component{harness.APIServer, harness.KwokController} {
-				if err := env.StopComponent(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-				if err := env.StartComponent(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			// Every write from here on is counted (no write can happen while
-			// the apiserver is down).
-			eventsBefore, err := eventCount(ctx, clientset(t), ns, "SuccessfulRescale")
-			if err != nil {
-				t.Fatal(err)
-			}
-			writes := watchReplicaChanges(t, ns, appReplicas)
-
-			// A leader again, alone.
-			after := waitOneLeader(t, tc.scalers, 2*leLease+30*time.Second)
-			var exits []string
-			for _, n := range tc.scalers {
-				for _, e := range sup[n].Exits() {
-					exits = append(exits, n+" "+e)
-				}
-			}
-			t.Logf("leader before the pause %s, after %s; exits while the apiserver hung: %v", before, after, exits)
-
-			// The new leader acts, within two sync periods of Prometheus
-			// seeing the rise (plus a little for process scheduling).
-			if err := env.SetPodsMemory(ctx, ns, "app="+appName, appHot); err != nil {
-				t.Fatal(err)
-			}
-			seen := waitPrometheusSees(t, ns, appHot)
-			limit := 2*faultSyncPeriod + 3*time.Second
-			got := waitReplicasAtLeast(t, ns, 4, limit)
-			t.Logf("scaled to %d, %v after Prometheus saw the rise (limit %v)", got, time.Since(seen).Round(100*time.Millisecond), limit)
-			w := requireEachRescaleOnce(t, ns, writes, eventsBefore)
-			t.Logf("writes after the pause: %v", w)
-			if l := leaders(ctx, tc.scalers); len(l) != 1 {
-				t.Errorf("leaders at the end: %v, want exactly one", l)
-			}
-		})
+	if err := env.PauseComponent(harness.APIServer); err != nil {
+		t.Fatal(err)
 	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := env.ResumeComponent(harness.APIServer); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(resume)
+	// Past the renew deadline and the lease: the lease is lost.
+	pause := leLease + leRenew
+	pauseEnd := time.Now().Add(pause)
+	err := harness.Poll(ctx, pause+5*time.Second, 500*time.Millisecond, func(context.Context) (bool, error) {
+		return time.Now().After(pauseEnd), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume()
+	if err := env.WaitAPIServerReady(ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// After such a pause this kube-apiserver's watch cache stays behind etcd
+	// (its clients' consistency checks say "read version … is not as new as
+	// written version"), and kwok (the fake kubelet) misses pod changes: start
+	// both again, as after TestAPIServerRestartScalerResumes's outage. The
+	// lease was lost during the pause; the scalers are left alone.
+	for _, c := range []harness.Component{harness.APIServer, harness.KwokController} {
+		if err := env.StopComponent(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.StartComponent(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Every write from here on is counted (none can happen while the
+	// apiserver is down).
+	eventsBefore, err := eventCount(ctx, clientset(t), ns, "SuccessfulRescale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := watchReplicaChanges(t, ns, appReplicas)
+
+	// A leader again, alone.
+	after := waitOneLeader(t, names, 2*leLease+30*time.Second)
+	var exits []string
+	for _, n := range names {
+		for _, e := range sup[n].Exits() {
+			exits = append(exits, n+" "+e)
+		}
+	}
+	t.Logf("leader before the pause %s, after %s; exits while the apiserver hung: %v", before, after, exits)
+
+	// The leader acts, within two sync periods of Prometheus seeing the rise
+	// (plus a little for process scheduling).
+	if err := env.SetPodsMemory(ctx, ns, "app="+appName, appHot); err != nil {
+		t.Fatal(err)
+	}
+	seen := waitPrometheusSees(t, ns, appHot)
+	limit := 2*faultSyncPeriod + 3*time.Second
+	got := waitReplicasAtLeast(t, ns, 4, limit)
+	t.Logf("scaled to %d, %v after Prometheus saw the rise (limit %v)", got, time.Since(seen).Round(100*time.Millisecond), limit)
+	w := requireEachRescaleOnce(t, ns, writes, eventsBefore)
+	t.Logf("writes after the pause: %v", w)
+
+	// The leader dies for good (no restart): the other must take over and
+	// act, so it was campaigning all along.
+	sup[after].Stop()
+	if err := env.KillComponent(ctx, harness.Component(after)); err != nil {
+		t.Fatal(err)
+	}
+	other := names[0]
+	if other == after {
+		other = names[1]
+	}
+	err = harness.Poll(ctx, leLease+leRetry+10*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		return isLeader(ctx, other), nil
+	})
+	if err != nil {
+		t.Fatalf("%s did not take over after %s died: it stopped campaigning after the outage: %v", other, after, err)
+	}
+	// It acts: a spec edit is reconciled at once (observedGeneration).
+	mustKubectl(t, "patch", "memhpa", appName, "-n", ns, "--type=merge", "-p", `{"spec":{"maxReplicas":7}}`)
+	err = harness.Poll(ctx, faultReaction, 250*time.Millisecond, func(context.Context) (bool, error) {
+		m := getMemHpa(t, ns, appName)
+		return m.Status.ObservedGeneration != nil && *m.Status.ObservedGeneration == m.Generation, nil
+	})
+	if err != nil {
+		t.Fatalf("%s leads but did not reconcile the edited MemHpa: %v\n%s", other, err, memHpaState(ns))
+	}
+	t.Logf("%s died; %s took over and reconciled", after, other)
 }
 
 // waitPrometheusSees waits until Prometheus reports every app pod of ns at
