@@ -56,6 +56,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"privileged port", "webhook.securePort=443", "securePort"},
 		{"string for a boolean", "certManager.enabled=maybe", "enabled"},
 		{"bad log format", "scaler.loggingFormat=xml", "loggingFormat"},
+		{"control: a webhook URL", "webhook.url=https://127.0.0.1:8443", ""},
+		{"webhook URL over http", "webhook.url=http://127.0.0.1:8443", "url"},
+		{"webhook URL with a trailing slash", "webhook.url=https://127.0.0.1:8443/", "url"},
+		{"caBundle that is not base64", "webhook.caBundle=-----BEGIN", "caBundle"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
