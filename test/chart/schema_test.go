@@ -60,6 +60,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"no review in flight", "webhook.maxInFlightReviews=0", "maxInFlightReviews"},
 		{"byte budget that is not a quantity", "webhook.maxInFlightBodyBytes=lots", "maxInFlightBodyBytes"},
 		{"byte budget below the largest body", "webhook.maxInFlightBodyBytes=1000", "maxInFlightBodyBytes"},
+		{"control: a webhook URL", "webhook.url=https://127.0.0.1:8443", ""},
+		{"webhook URL over http", "webhook.url=http://127.0.0.1:8443", "url"},
+		{"webhook URL with a trailing slash", "webhook.url=https://127.0.0.1:8443/", "url"},
+		{"caBundle that is not base64", "webhook.caBundle=-----BEGIN", "caBundle"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

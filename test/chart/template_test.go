@@ -867,3 +867,42 @@ func TestClientCAFromOneSource(t *testing.T) {
 		})
 	}
 }
+
+// TestTemplateWebhookURL: with webhook.url and webhook.caBundle (a webhook
+// served outside the cluster, as the e2e harness runs it) both configurations
+// call <url>/mutate and <url>/validate, trust that bundle and nothing else,
+// and keep their names; without them they call the Service (the value sets).
+func TestTemplateWebhookURL(t *testing.T) {
+	const url, ca = "https://127.0.0.1:8443", "UEVNIEJVTkRMRQ=="
+	for _, certManager := range []string{"true", "false"} {
+		t.Run("certManager.enabled="+certManager, func(t *testing.T) {
+			r := render(t, "--set", "webhook.url="+url, "--set", "webhook.caBundle="+ca, "--set", "certManager.enabled="+certManager)
+			m := into[admissionregistrationv1.MutatingWebhookConfiguration](t, r.one(t, "MutatingWebhookConfiguration"))
+			v := into[admissionregistrationv1.ValidatingWebhookConfiguration](t, r.one(t, "ValidatingWebhookConfiguration"))
+			for _, c := range []struct {
+				kind, name, wantName, path string
+				annotations                map[string]string
+				client                     admissionregistrationv1.WebhookClientConfig
+			}{
+				{"Mutating", m.Webhooks[0].Name, "mmemhpa.autoscaling.memhpa.io", "/mutate", m.Annotations, m.Webhooks[0].ClientConfig},
+				{"Validating", v.Webhooks[0].Name, "vmemhpa.autoscaling.memhpa.io", "/validate", v.Annotations, v.Webhooks[0].ClientConfig},
+			} {
+				if c.client.URL == nil || *c.client.URL != url+c.path {
+					t.Errorf("%s: clientConfig.url = %v, want %s%s", c.kind, c.client.URL, url, c.path)
+				}
+				if c.client.Service != nil {
+					t.Errorf("%s: clientConfig.service = %+v beside the url", c.kind, c.client.Service)
+				}
+				if string(c.client.CABundle) != "PEM BUNDLE" {
+					t.Errorf("%s: caBundle = %q, want webhook.caBundle decoded", c.kind, c.client.CABundle)
+				}
+				if inject, ok := c.annotations["cert-manager.io/inject-ca-from"]; ok {
+					t.Errorf("%s: inject-ca-from %q would replace webhook.caBundle", c.kind, inject)
+				}
+				if c.name != c.wantName {
+					t.Errorf("%s: webhook name %q, want %q", c.kind, c.name, c.wantName)
+				}
+			}
+		})
+	}
+}

@@ -99,34 +99,13 @@ spec:
 // "app" limited to memLimit, reporting usage as its working set. Its selector
 // and pods carry the label app=name.
 func deploymentYAML(ns, name string, replicas int, memLimit, usage string) string {
-	return labeledDeploymentYAML(ns, name, name, replicas, memLimit, usage)
+	return appWorkload(ns, name, replicas, memLimit, usage).YAML()
 }
 
-// labeledDeploymentYAML is deploymentYAML with the label app=label instead.
-func labeledDeploymentYAML(ns, name, label string, replicas int, memLimit, usage string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[2]s
-  namespace: %[1]s
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels: {app: %[6]s}
-  template:
-    metadata:
-      labels: {app: %[6]s}
-      annotations:
-        kwok.x-k8s.io/usage-memory: %[5]s
-    spec:
-      nodeSelector: {type: kwok}
-      containers:
-      - name: app
-        image: fake-app # kwok runs no container: nothing is pulled
-        resources:
-          requests: {memory: %[4]s, cpu: 10m}
-          limits: {memory: %[4]s}
-`, ns, name, replicas, memLimit, usage, label)
+// appWorkload is the Workload of deploymentYAML, for a test that changes it.
+func appWorkload(ns, name string, replicas int, memLimit, usage string) harness.Workload {
+	return harness.Workload{Namespace: ns, Name: name, Replicas: int32(replicas), Memory: usage,
+		Containers: []harness.WorkloadContainer{{Name: "app", MemoryLimit: memLimit, CPURequest: "10m"}}}
 }
 
 func indent(s, prefix string) string {

@@ -189,7 +189,9 @@ func TestTargetRecreatedWithAnotherSelector(t *testing.T) {
 
 	mustKubectl(t, "delete", "deployment", appName, "-n", ns, "--cascade=orphan")
 	const label = appName + "-v2"
-	mustApply(t, labeledDeploymentYAML(ns, appName, label, appReplicas, appLimit, "20Mi"))
+	retargeted := appWorkload(ns, appName, appReplicas, appLimit, "20Mi")
+	retargeted.Label = label
+	mustApply(t, retargeted.YAML())
 	mustKubectl(t, "rollout", "status", "deployment/"+appName, "-n", ns, "--timeout=120s")
 	m := waitMemHpa(t, ns, "utilization 20 % (the new pods)", faultReaction, utilizationIs(20))
 	t.Logf("after the target was recreated: %s, %d replicas", m.Status.Targets, m.Status.CurrentReplicas)

@@ -35,19 +35,7 @@ func TestWebhookCacheFollowsTheCluster(t *testing.T) {
 	}
 
 	ns := newNamespace(t, "e2e-cache")
-	mustApply(t, `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: nolimit, namespace: `+ns+`}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: nolimit}}
-  template:
-    metadata: {labels: {app: nolimit}}
-    spec:
-      nodeSelector: {type: kwok}
-      containers:
-      - {name: app, image: fake-app}
-`)
+	mustApply(t, harness.Workload{Namespace: ns, Name: "nolimit"}.YAML())
 	mustApply(t, deploymentYAML(ns, "taken", 1, "256Mi", "10Mi"))
 	mustApply(t, `apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler

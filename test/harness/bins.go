@@ -26,6 +26,7 @@ type Binaries struct {
 	KubeScheduler         string
 	Etcd                  string
 	Kubectl               string
+	Helm                  string // renders the chart's webhook configurations
 	Prometheus            string
 }
 
@@ -43,8 +44,9 @@ func DefaultBinDir() string {
 	return filepath.Join(cache, "memhpa", "bin")
 }
 
-// FindBinaries looks the control plane binaries up in dir (DefaultBinDir when
-// empty) and Prometheus in $MEMHPA_PROMETHEUS, /usr/bin/prometheus or $PATH.
+// FindBinaries looks the control plane binaries and helm up in dir
+// (DefaultBinDir when empty) and Prometheus in $MEMHPA_PROMETHEUS,
+// /usr/bin/prometheus or $PATH.
 // A missing binary is an error that says how to build it.
 func FindBinaries(dir string) (Binaries, error) {
 	if dir == "" {
@@ -63,6 +65,7 @@ func FindBinaries(dir string) (Binaries, error) {
 		{"kube-scheduler", &b.KubeScheduler},
 		{"etcd", &b.Etcd},
 		{"kubectl", &b.Kubectl},
+		{"helm", &b.Helm},
 	} {
 		p := filepath.Join(dir, f.name)
 		if !isExecutable(p) {
@@ -77,7 +80,7 @@ func FindBinaries(dir string) (Binaries, error) {
 	}
 	if len(missing) > 0 {
 		return b, fmt.Errorf("missing binaries in %s: %s; run `make tools` first "+
-			"(hack/tools.sh builds the pinned Kubernetes v1.37.2 control plane, etcd and kwok "+
+			"(hack/tools.sh builds the pinned Kubernetes v1.37.2 control plane, etcd, kwok and helm "+
 			"into that cache; the first build takes tens of minutes, later runs reuse it)",
 			dir, strings.Join(missing, ", "))
 	}

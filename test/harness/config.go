@@ -1,12 +1,21 @@
 package harness
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -195,43 +204,69 @@ scrape_configs:
 `, iv, timeout.String(), p.KwokController, p.Prometheus, jobs.String())
 }
 
-// webhookConfigurations renders the Validating and Mutating webhook
-// configurations for a webhook served at https://127.0.0.1:port, the same
-// rules as the chart: memhpas, CREATE and UPDATE, v1 reviews, no side effects.
-func webhookConfigurations(name string, port int, caBundle []byte, failurePolicy string) string {
-	ca := base64Std(caBundle)
-	common := func(path string) string {
-		return fmt.Sprintf(`  clientConfig:
-    url: https://127.0.0.1:%d/%s
-    caBundle: %s
-  rules:
-  - apiGroups: ["autoscaling.memhpa.io"]
-    apiVersions: ["v1alpha1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["memhpas"]
-    scope: Namespaced
-  admissionReviewVersions: ["v1"]
-  sideEffects: None
-  matchPolicy: Equivalent
-  timeoutSeconds: 5
-  failurePolicy: %s
-`, port, path, ca, failurePolicy)
+// webhookConfigurations renders the chart's MutatingWebhookConfiguration and
+// ValidatingWebhookConfiguration (charts/memhpa under root) with the pinned
+// helm, named after release, for a webhook served at url (https://host:port)
+// with caBundle and failurePolicy, so that the e2e tests test the chart's
+// webhook names, rules and settings. helmHome holds helm's own files.
+func webhookConfigurations(ctx context.Context, helm, root, helmHome, release, url string, caBundle []byte, failurePolicy string) (string, error) {
+	if helm == "" {
+		return "", errors.New("render the chart's webhook configurations: no helm binary; run `make tools` first")
 	}
-	return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata:
-  name: %[1]s
-  labels: {app.kubernetes.io/managed-by: memhpa-harness}
-webhooks:
-- name: mutate.autoscaling.memhpa.io
-  reinvocationPolicy: Never
-%[2]s---
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: %[1]s
-  labels: {app.kubernetes.io/managed-by: memhpa-harness}
-webhooks:
-- name: validate.autoscaling.memhpa.io
-%[3]s`, name, common("mutate"), common("validate"))
+	cmd := exec.CommandContext(ctx, helm, "template", release, filepath.Join(root, "charts", "memhpa"),
+		"--namespace", "default",
+		"--show-only", "templates/webhook-configurations.yaml",
+		"--set-string", "webhook.url="+url,
+		"--set-string", "webhook.caBundle="+base64Std(caBundle),
+		"--set-string", "webhook.failurePolicy="+failurePolicy,
+		// Why: cert-manager's branch renders no generated Secret, and with a
+		// caBundle of ours no inject-ca-from either.
+		"--set", "certManager.enabled=true")
+	// helm must not read or write the user's configuration.
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
+		"HELM_DATA_HOME="+filepath.Join(helmHome, "data"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("render the chart's webhook configurations: helm template: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	byKind := map[string][]string{}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(&stdout))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("render the chart's webhook configurations: %w", err)
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return "", fmt.Errorf("render the chart's webhook configurations: %w", err)
+		}
+		if meta.Kind != "" {
+			byKind[meta.Kind] = append(byKind[meta.Kind], strings.TrimPrefix(string(doc), "---\n"))
+		}
+	}
+	m, v := byKind["MutatingWebhookConfiguration"], byKind["ValidatingWebhookConfiguration"]
+	if len(m) != 1 || len(v) != 1 || len(byKind) != 2 {
+		return "", fmt.Errorf("render the chart's webhook configurations: want one Mutating and one Validating WebhookConfiguration, got %s",
+			describeKinds(byKind))
+	}
+	return m[0] + "---\n" + v[0], nil
+}
+
+func describeKinds(byKind map[string][]string) string {
+	var parts []string
+	for kind, docs := range byKind {
+		parts = append(parts, fmt.Sprintf("%d %s", len(docs), kind))
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -111,10 +112,24 @@ func TestPrometheusConfigScrapesLoopbackAtInterval(t *testing.T) {
 	}
 }
 
-func TestWebhookConfigurationsPointAtLoopback(t *testing.T) {
-	docs := strings.Split(webhookConfigurations("x", 4443, []byte("PEM"), "Ignore"), "\n---\n")
+// The harness registers what the chart renders: its names and rules, with the
+// clientConfig at the loopback URL, the given CA and failure policy.
+func TestWebhookConfigurationsAreTheChartsAtLoopback(t *testing.T) {
+	helm := filepath.Join(DefaultBinDir(), "helm")
+	if !isExecutable(helm) {
+		t.Fatalf("helm not found at %s: run `make tools` or set MEMHPA_BIN", helm)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := webhookConfigurations(t.Context(), helm, root, t.TempDir(), "x-memhpa", "https://127.0.0.1:4443", []byte("PEM"), "Ignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(manifest, "\n---\n")
 	if len(docs) != 2 {
-		t.Fatalf("want 2 documents, got %d", len(docs))
+		t.Fatalf("want 2 documents, got %d:\n%s", len(docs), manifest)
 	}
 	var m admissionv1.MutatingWebhookConfiguration
 	var v admissionv1.ValidatingWebhookConfiguration
@@ -124,19 +139,27 @@ func TestWebhookConfigurationsPointAtLoopback(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(docs[1]), &v); err != nil {
 		t.Fatal(err)
 	}
+	if m.Kind != "MutatingWebhookConfiguration" || v.Kind != "ValidatingWebhookConfiguration" || len(m.Webhooks) != 1 || len(v.Webhooks) != 1 {
+		t.Fatalf("want one mutating then one validating configuration of one webhook each, got %s (%d) and %s (%d)",
+			m.Kind, len(m.Webhooks), v.Kind, len(v.Webhooks))
+	}
 	checks := []struct {
-		kind, url, policy string
-		ca                []byte
-		rules             []admissionv1.RuleWithOperations
-		versions          []string
+		kind, config, name, url, policy string
+		ca                              []byte
+		rules                           []admissionv1.RuleWithOperations
+		versions                        []string
 	}{
-		{"mutating", *m.Webhooks[0].ClientConfig.URL, string(*m.Webhooks[0].FailurePolicy), m.Webhooks[0].ClientConfig.CABundle, m.Webhooks[0].Rules, m.Webhooks[0].AdmissionReviewVersions},
-		{"validating", *v.Webhooks[0].ClientConfig.URL, string(*v.Webhooks[0].FailurePolicy), v.Webhooks[0].ClientConfig.CABundle, v.Webhooks[0].Rules, v.Webhooks[0].AdmissionReviewVersions},
+		{"mutating", m.Name, m.Webhooks[0].Name, ptrString(m.Webhooks[0].ClientConfig.URL), string(*m.Webhooks[0].FailurePolicy), m.Webhooks[0].ClientConfig.CABundle, m.Webhooks[0].Rules, m.Webhooks[0].AdmissionReviewVersions},
+		{"validating", v.Name, v.Webhooks[0].Name, ptrString(v.Webhooks[0].ClientConfig.URL), string(*v.Webhooks[0].FailurePolicy), v.Webhooks[0].ClientConfig.CABundle, v.Webhooks[0].Rules, v.Webhooks[0].AdmissionReviewVersions},
 	}
 	wantURL := map[string]string{"mutating": "https://127.0.0.1:4443/mutate", "validating": "https://127.0.0.1:4443/validate"}
+	wantName := map[string]string{"mutating": "mmemhpa.autoscaling.memhpa.io", "validating": "vmemhpa.autoscaling.memhpa.io"}
 	for _, c := range checks {
 		if c.url != wantURL[c.kind] || c.policy != "Ignore" || string(c.ca) != "PEM" {
 			t.Errorf("%s: url %s policy %s ca %q", c.kind, c.url, c.policy, c.ca)
+		}
+		if c.config != "x-memhpa" || c.name != wantName[c.kind] {
+			t.Errorf("%s: configuration %q webhook %q, want x-memhpa and %s", c.kind, c.config, c.name, wantName[c.kind])
 		}
 		if len(c.rules) != 1 || strings.Join(c.rules[0].Resources, ",") != "memhpas" || len(c.rules[0].Operations) != 2 {
 			t.Errorf("%s: rules %+v", c.kind, c.rules)
@@ -145,6 +168,16 @@ func TestWebhookConfigurationsPointAtLoopback(t *testing.T) {
 			t.Errorf("%s: admissionReviewVersions %v", c.kind, c.versions)
 		}
 	}
+	if _, err := webhookConfigurations(t.Context(), helm, root, t.TempDir(), "x-memhpa", "https://127.0.0.1:4443", []byte("PEM"), "Maybe"); err == nil {
+		t.Error("failurePolicy Maybe was rendered; the chart's schema must refuse it")
+	}
+}
+
+func ptrString(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
 }
 
 func TestNodeScaleArgs(t *testing.T) {

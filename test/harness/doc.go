@@ -43,9 +43,9 @@
 //     discovered the node metrics endpoints.
 //  5. With Options.Webhook, builds (hack/build.sh) or uses the webhook binary,
 //     issues a development certificate for 127.0.0.1 (webhook/pkg/devcerts),
-//     starts it on a free port and registers Validating and Mutating
-//     webhook configurations with url https://127.0.0.1:<port>/validate and
-//     /mutate and the CA bundle.
+//     starts it on a free port and registers the chart's Validating and
+//     Mutating webhook configurations (`helm template` with webhook.url
+//     https://127.0.0.1:<port> and webhook.caBundle the development CA).
 //
 // Every log is in Env.LogDir: kube-apiserver.log, etcd.log, prometheus.log,
 // kwok-controller.log, ..., kwokctl.log, webhook.log, scaler.log.

@@ -18,7 +18,8 @@ import (
 )
 
 // WebhookConfigName is the name of both webhook configurations the harness
-// registers.
+// registers: the release name of its `helm template` of the chart (a name that
+// holds "memhpa" is the chart's fullname as it is).
 const WebhookConfigName = "memhpa-harness"
 
 // StartWebhook starts the memhpa admission webhook on 127.0.0.1 with a
@@ -119,8 +120,9 @@ func (e *Env) waitTLS(ctx context.Context, p *process, port int, timeout time.Du
 	})
 }
 
-// RegisterWebhooks (re)applies both webhook configurations with failurePolicy
-// and waits until the apiserver calls the webhook (a defaulted field on a
+// RegisterWebhooks (re)applies both webhook configurations, as the chart
+// renders them with the webhook's loopback URL and CA, with failurePolicy and
+// waits until the apiserver calls the webhook (a defaulted field on a
 // server-side dry run).
 func (e *Env) RegisterWebhooks(ctx context.Context, failurePolicy string) error {
 	if e.Webhook == nil {
@@ -130,7 +132,12 @@ func (e *Env) RegisterWebhooks(ctx context.Context, failurePolicy string) error 
 	if err != nil {
 		return fmt.Errorf("register webhooks: %w", err)
 	}
-	if _, err := e.ApplyYAML(ctx, webhookConfigurations(WebhookConfigName, e.Webhook.Port, ca, failurePolicy)); err != nil {
+	manifest, err := webhookConfigurations(ctx, e.Binaries.Helm, e.Root, filepath.Join(e.Dir, "helm"),
+		WebhookConfigName, e.WebhookURL(), ca, failurePolicy)
+	if err != nil {
+		return fmt.Errorf("register webhooks: %w", err)
+	}
+	if _, err := e.ApplyYAML(ctx, manifest); err != nil {
 		return fmt.Errorf("register webhooks: %w", err)
 	}
 	e.Webhook.FailurePolicy = failurePolicy

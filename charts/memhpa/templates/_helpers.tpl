@@ -122,10 +122,12 @@ Where the webhook reads the CA bundle of the apiserver's client certificate
 
 {{/*
 The fields both webhook configurations share. Arguments: ctx (the root
-context), path, caBundle (empty when cert-manager injects it).
+context), path, caBundle (empty when cert-manager injects it). The apiserver
+calls webhook.url + path when it is set, else the Service.
 */}}
 {{- define "memhpa.webhookCommon" -}}
 {{- $ := .ctx -}}
+{{- $path := .path -}}
 admissionReviewVersions: ["v1"]
 sideEffects: None
 matchPolicy: Equivalent
@@ -136,11 +138,15 @@ namespaceSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 clientConfig:
+  {{- with $.Values.webhook.url }}
+  url: {{ printf "%s%s" . $path | quote }}
+  {{- else }}
   service:
     name: {{ include "memhpa.webhookServiceName" $ }}
     namespace: {{ $.Release.Namespace }}
     path: {{ .path }}
     port: {{ $.Values.webhook.service.port }}
+  {{- end }}
   {{- with .caBundle }}
   caBundle: {{ . }}
   {{- end }}

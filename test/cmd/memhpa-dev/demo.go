@@ -292,31 +292,12 @@ Explore further:
 `, time.Since(d.start).Seconds(), kubeconfig)
 }
 
-const demoManifests = `apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: demo}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations:
-        kwok.x-k8s.io/usage-memory: 100Mi   # what kwok reports as the working set
-    spec:
-      nodeSelector: {type: kwok}
-      containers:
-      - name: app
-        image: fake-app   # kwok runs no container: nothing is pulled
-        resources:
-          requests: {memory: 512Mi, cpu: 50m}
-          limits: {memory: 512Mi}
-`
+// demoManifests are the demo's namespace and its Deployment "web": 2 kwok pods
+// limited to podLimitMi, each reporting 100Mi as its working set.
+var demoManifests = "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + demoNS + "}\n---\n" + harness.Workload{
+	Namespace: demoNS, Name: "web", Replicas: 2, Memory: "100Mi",
+	Containers: []harness.WorkloadContainer{{Name: "app", MemoryLimit: fmt.Sprintf("%dMi", podLimitMi), CPURequest: "50m"}},
+}.YAML()
 
 // badMemHpa passes the CRD's schema (which would stop at its own first
 // layer of errors) and is refused by the webhook, one line per bad field.

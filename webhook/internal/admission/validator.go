@@ -79,7 +79,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 
 	var warnings []string
 	if crossChecks && v.lookup != nil {
-		crossErrs, crossWarnings := v.checkOthers(ctx, obj, ownerChecks)
+		crossErrs, crossWarnings := v.checkCrossObjects(ctx, obj, ownerChecks)
 		errs = append(errs, crossErrs...)
 		warnings = crossWarnings
 	}
@@ -110,12 +110,12 @@ func (v *validator) reviewSubresource(req *admissionv1.AdmissionRequest, obj *v1
 	return allow(req.UID, warnings...)
 }
 
-// checkOthers runs the cross-object checks within the validator's timeout.
-func (v *validator) checkOthers(ctx context.Context, obj *v1alpha1.MemHpa, owners bool) (field.ErrorList, []string) {
+// checkCrossObjects runs the cross-object checks within the validator's timeout.
+func (v *validator) checkCrossObjects(ctx context.Context, obj *v1alpha1.MemHpa, owners bool) (field.ErrorList, []string) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	in := gather(ctx, v.lookup, obj, owners)
-	errs, warnings := judge(obj, in)
+	in := readCrossObjects(ctx, v.lookup, obj, owners)
+	errs, warnings := judgeCrossObjects(obj, in)
 	for _, e := range in.readErrors() {
 		// A throttled read is a flood's doing: one line each would flood the
 		// log as well (CachedLookup.Counts counts them).

@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "k8s.io/utils/ptr"
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+)
 
 // Defaults of the MemHpa spec, applied by the mutating webhook and assumed by
 // every reader of an object the webhook never saw (its failure policy may let
@@ -51,6 +54,21 @@ func TargetAPIVersion(ref CrossVersionObjectReference) string {
 		return ref.APIVersion
 	}
 	return DefaultAPIVersion(ref.Kind)
+}
+
+// TargetGroupKind is the group and kind of ref, with an empty apiVersion read
+// as TargetAPIVersion does. Two references name the same workload when their
+// GroupKinds and names are equal: the version plays no part. An apiVersion that
+// cannot be parsed stands for itself as the group, so it only matches the same
+// text (why: a typo must not match a real group, and admission must not fail
+// on it).
+func TargetGroupKind(ref CrossVersionObjectReference) schema.GroupKind {
+	apiVersion := TargetAPIVersion(ref)
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return schema.GroupKind{Group: apiVersion, Kind: ref.Kind}
+	}
+	return schema.GroupKind{Group: gv.Group, Kind: ref.Kind}
 }
 
 // EffectiveMinReplicas is spec.minReplicas, or its default when unset.

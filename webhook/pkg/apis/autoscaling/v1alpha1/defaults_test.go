@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
@@ -69,5 +70,37 @@ func TestEffectiveValues(t *testing.T) {
 	}
 	if got := v1alpha1.TargetAPIVersion(v1alpha1.CrossVersionObjectReference{Kind: "StatefulSet"}); got != "apps/v1" {
 		t.Errorf("TargetAPIVersion(StatefulSet) = %q, want apps/v1", got)
+	}
+}
+
+func TestTargetGroupKind(t *testing.T) {
+	tests := []struct {
+		name string
+		ref  v1alpha1.CrossVersionObjectReference
+		want schema.GroupKind
+	}{
+		{name: "apps/v1", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment"},
+			want: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
+		{name: "other version of the same group", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "apps/v1beta2", Kind: "Deployment"},
+			want: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
+		{name: "empty for an apps kind takes the default", ref: v1alpha1.CrossVersionObjectReference{Kind: "StatefulSet"},
+			want: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}},
+		{name: "empty for another kind is the core group", ref: v1alpha1.CrossVersionObjectReference{Kind: "Rollout"},
+			want: schema.GroupKind{Kind: "Rollout"}},
+		{name: "core group", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "v1", Kind: "ReplicationController"},
+			want: schema.GroupKind{Kind: "ReplicationController"}},
+		{name: "custom group", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout"},
+			want: schema.GroupKind{Group: "argoproj.io", Kind: "Rollout"}},
+		{name: "unparseable stands for itself", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "a/b/c", Kind: "Deployment"},
+			want: schema.GroupKind{Group: "a/b/c", Kind: "Deployment"}},
+		{name: "the name plays no part", ref: v1alpha1.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+			want: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := v1alpha1.TargetGroupKind(tt.ref); got != tt.want {
+				t.Errorf("TargetGroupKind(%+v) = %v, want %v", tt.ref, got, tt.want)
+			}
+		})
 	}
 }

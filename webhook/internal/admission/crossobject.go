@@ -17,10 +17,11 @@ import (
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
-// others is what the cross-object checks read about the objects around one
-// MemHpa. Each part is there, or its read error is (a part never read is
+// crossObjectReads is what the cross-object checks read about the objects
+// around one MemHpa: the other autoscalers of its target, the target's pod
+// template and the namespace's LimitRanges. Each part is there, or its read error is (a part never read is
 // empty, with no error).
-type others struct {
+type crossObjectReads struct {
 	memHpas         []v1alpha1.MemHpa
 	memHpasErr      error
 	hpas            []autoscalingv2.HorizontalPodAutoscaler
@@ -33,51 +34,51 @@ type others struct {
 }
 
 // readErrors are the failed reads, for the log.
-func (o *others) readErrors() []error {
+func (r *crossObjectReads) readErrors() []error {
 	var errs []error
-	for _, err := range []error{o.memHpasErr, o.hpasErr, o.limitRangesErr} {
+	for _, err := range []error{r.memHpasErr, r.hpasErr, r.limitRangesErr} {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if o.templateErr != nil && !apierrors.IsNotFound(o.templateErr) && !errors.Is(o.templateErr, ErrUnsupportedKind) {
-		errs = append(errs, o.templateErr)
+	if r.templateErr != nil && !apierrors.IsNotFound(r.templateErr) && !errors.Is(r.templateErr, ErrUnsupportedKind) {
+		errs = append(errs, r.templateErr)
 	}
 	return errs
 }
 
-// gather reads, in parallel and each bounded by ctx, what the checks need:
-// the other autoscalers when owners is set, and the target.
-func gather(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, owners bool) *others {
+// readCrossObjects reads, in parallel and each bounded by ctx, what the checks
+// need: the other autoscalers when owners is set, and the target.
+func readCrossObjects(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, owners bool) *crossObjectReads {
 	ns, ref := obj.Namespace, obj.Spec.ScaleTargetRef
-	gk := TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind)
-	o := &others{}
+	gk := v1alpha1.TargetGroupKind(ref)
+	r := &crossObjectReads{}
 	var wg sync.WaitGroup
 	if owners {
 		wg.Go(func() {
-			o.memHpas, o.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
+			r.memHpas, r.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
 				return lookup.MemHpas(ctx, ns, ref.Name)
 			})
 		})
 		wg.Go(func() {
-			o.hpas, o.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+			r.hpas, r.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
 				return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
 			})
 		})
 	}
 	wg.Go(func() {
-		o.template, o.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
+		r.template, r.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
 			return lookup.PodTemplate(ctx, ns, gk, ref.Name)
 		})
-		if o.templateErr == nil && len(containersWithoutMemoryLimit(o.template)) > 0 {
-			o.limitRangesRead = true
-			o.limitRanges, o.limitRangesErr = bounded(ctx, func(ctx context.Context) ([]corev1.LimitRange, error) {
+		if r.templateErr == nil && len(containersWithoutMemoryLimit(r.template)) > 0 {
+			r.limitRangesRead = true
+			r.limitRanges, r.limitRangesErr = bounded(ctx, func(ctx context.Context) ([]corev1.LimitRange, error) {
 				return lookup.LimitRanges(ctx, ns)
 			})
 		}
 	})
 	wg.Wait()
-	return o
+	return r
 }
 
 // bounded returns when read does or when ctx ends, whichever is first, so a
@@ -107,47 +108,45 @@ func bounded[T any](ctx context.Context, read func(context.Context) (T, error)) 
 	}
 }
 
-// judge turns what was read into errors (another autoscaler owns the target)
+// judgeCrossObjects turns what was read into errors (another autoscaler owns the target)
 // and warnings (the target is missing, containers have no memory limit, a
 // read failed). It is pure.
-func judge(obj *v1alpha1.MemHpa, o *others) (field.ErrorList, []string) {
+func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorList, []string) {
 	ref := obj.Spec.ScaleTargetRef
-	gk := TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind)
+	gk := v1alpha1.TargetGroupKind(ref)
 	target := fmt.Sprintf("%s %q", gk, ref.Name)
 	refPath := field.NewPath("spec", "scaleTargetRef")
 	var errs field.ErrorList
 	var warnings []string
 
-	if o.memHpasErr != nil {
-		warnings = append(warnings, fmt.Sprintf("could not check that no other MemHpa scales %s (%v): admitted without this check", target, o.memHpasErr))
+	if r.memHpasErr != nil {
+		warnings = append(warnings, fmt.Sprintf("could not check that no other MemHpa scales %s (%v): admitted without this check", target, r.memHpasErr))
 	}
-	for _, other := range sortedByName(o.memHpas, func(m v1alpha1.MemHpa) string { return m.Name }) {
+	for _, other := range sortedByName(r.memHpas, func(m v1alpha1.MemHpa) string { return m.Name }) {
 		if other.Name == obj.Name || other.Namespace != obj.Namespace || other.DeletionTimestamp != nil {
 			continue
 		}
-		oref := other.Spec.ScaleTargetRef
-		if oref.Name == ref.Name && TargetGroupKind(v1alpha1.TargetAPIVersion(oref), oref.Kind) == gk {
+		if other.Spec.ScaleTargetRef.Name == ref.Name && v1alpha1.TargetGroupKind(other.Spec.ScaleTargetRef) == gk {
 			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf("must not point at %s, which MemHpa %q already scales", target, other.Name)))
 		}
 	}
 
-	if o.hpasErr != nil {
-		warnings = append(warnings, fmt.Sprintf("could not check that no HorizontalPodAutoscaler scales %s (%v): admitted without this check", target, o.hpasErr))
+	if r.hpasErr != nil {
+		warnings = append(warnings, fmt.Sprintf("could not check that no HorizontalPodAutoscaler scales %s (%v): admitted without this check", target, r.hpasErr))
 	}
-	for _, hpa := range sortedByName(o.hpas, func(h autoscalingv2.HorizontalPodAutoscaler) string { return h.Name }) {
+	for _, hpa := range sortedByName(r.hpas, func(h autoscalingv2.HorizontalPodAutoscaler) string { return h.Name }) {
 		if hpa.Namespace != obj.Namespace || hpa.DeletionTimestamp != nil {
 			continue
 		}
-		href := hpa.Spec.ScaleTargetRef
-		if href.Name == ref.Name && TargetGroupKind(href.APIVersion, href.Kind) == gk {
+		if hpaTarget := hpaTargetRef(hpa); hpaTarget.Name == ref.Name && v1alpha1.TargetGroupKind(hpaTarget) == gk {
 			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf(
 				"must not point at %s, which HorizontalPodAutoscaler %q already scales (two autoscalers would fight over its replicas)", target, hpa.Name)))
 		}
 	}
 
 	switch {
-	case o.templateErr == nil:
-		if missing := containersWithoutMemoryLimit(o.template); len(missing) > 0 && !(o.limitRangesRead && o.limitRangesErr == nil && defaultsMemoryLimit(o.limitRanges)) {
+	case r.templateErr == nil:
+		if missing := containersWithoutMemoryLimit(r.template); len(missing) > 0 && !(r.limitRangesRead && r.limitRangesErr == nil && defaultsMemoryLimit(r.limitRanges)) {
 			verb := "have"
 			if len(missing) == 1 {
 				verb = "has"
@@ -155,12 +154,12 @@ func judge(obj *v1alpha1.MemHpa, o *others) (field.ErrorList, []string) {
 			warnings = append(warnings, fmt.Sprintf("%s of %s %s no memory limit: MemHpa measures memory use as a share of the limits",
 				quotedList("container", missing), target, verb))
 		}
-	case apierrors.IsNotFound(o.templateErr):
+	case apierrors.IsNotFound(r.templateErr):
 		warnings = append(warnings, fmt.Sprintf("%s was not found in namespace %q: MemHpa %q does nothing until it exists", target, obj.Namespace, obj.Name))
-	case errors.Is(o.templateErr, ErrUnsupportedKind):
+	case errors.Is(r.templateErr, ErrUnsupportedKind):
 		// A custom workload: its pod template is not known to us.
 	default:
-		warnings = append(warnings, fmt.Sprintf("could not read %s (%v): its memory limits were not checked", target, o.templateErr))
+		warnings = append(warnings, fmt.Sprintf("could not read %s (%v): its memory limits were not checked", target, r.templateErr))
 	}
 	return errs, warnings
 }
@@ -173,21 +172,14 @@ type target struct {
 
 func targetOf(obj *v1alpha1.MemHpa) target {
 	ref := obj.Spec.ScaleTargetRef
-	return target{gk: TargetGroupKind(v1alpha1.TargetAPIVersion(ref), ref.Kind), name: ref.Name}
+	return target{gk: v1alpha1.TargetGroupKind(ref), name: ref.Name}
 }
 
-// TargetGroupKind is the group and kind of a scale target reference; an
-// apiVersion that cannot be parsed stands for itself as the group, so it only
-// matches the same text.
-func TargetGroupKind(apiVersion, kind string) schema.GroupKind {
-	if apiVersion == "" {
-		apiVersion = v1alpha1.DefaultAPIVersion(kind)
-	}
-	gv, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil {
-		return schema.GroupKind{Group: apiVersion, Kind: kind}
-	}
-	return schema.GroupKind{Group: gv.Group, Kind: kind}
+// hpaTargetRef is the scale target of hpa as a MemHpa reference, so that both
+// are read by the same rules (an empty apiVersion of an apps kind is apps/v1).
+func hpaTargetRef(hpa autoscalingv2.HorizontalPodAutoscaler) v1alpha1.CrossVersionObjectReference {
+	r := hpa.Spec.ScaleTargetRef
+	return v1alpha1.CrossVersionObjectReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name}
 }
 
 // containersWithoutMemoryLimit names the containers of template, sidecars
