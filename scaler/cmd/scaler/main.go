@@ -41,8 +41,8 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/controller"
 	"github.com/memhpa/memhpa/scaler/internal/health"
 	"github.com/memhpa/memhpa/scaler/internal/leader"
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/scheme"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -95,7 +95,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.allowInsecureBearerToken, "prometheus-allow-insecure-bearer-token", false,
 		"Send --prometheus-bearer-token-file's token over plain http too (for a sidecar that encrypts the traffic); without it the scaler refuses to start.")
 	fs.DurationVar(&o.prometheusTimeout, "prometheus-timeout", 10*time.Second, "Deadline of one Prometheus query.")
-	fs.Int64Var(&o.maxResponseBytes, "prometheus-max-response-bytes", metrics.DefaultMaxResponseBytes,
+	fs.Int64Var(&o.maxResponseBytes, "prometheus-max-response-bytes", promsource.DefaultMaxResponseBytes,
 		"Largest Prometheus answer the scaler reads, in bytes; a larger one fails the cycle's query (decoding costs about six times the size in memory).")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "How often every MemHpa is evaluated.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster configuration when empty.")
@@ -105,7 +105,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a non-leader waits after the last renewal before taking over.")
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before giving up leadership.")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How long to wait between attempts to acquire or renew the Lease.")
-	fs.IntVar(&o.healthPort, "health-port", 8082, "Port of /healthz, /readyz and /metrics.")
+	fs.IntVar(&o.healthPort, "health-port", 8082, "Port of /healthz, /readyz and /promsource.")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.1, "Default tolerance on the usage ratio before a MemHpa scales, in both directions.")
 	fs.StringVar(&o.memoryMetric, "memory-metric", "container_memory_working_set_bytes", "Prometheus series of a container's memory use, in bytes.")
 	fs.StringVar(&o.memoryMetricSelector, "memory-metric-selector", "", "Extra label matchers on --memory-metric, comma-separated, "+
@@ -178,8 +178,8 @@ func (o *options) validate() error {
 }
 
 // prometheusConfig is how the flags say to reach Prometheus.
-func (o *options) prometheusConfig() metrics.Config {
-	return metrics.Config{
+func (o *options) prometheusConfig() promsource.Config {
+	return promsource.Config{
 		URL:                      o.prometheusAddress(),
 		BearerTokenFile:          o.bearerTokenFile,
 		AllowInsecureBearerToken: o.allowInsecureBearerToken,
@@ -244,7 +244,7 @@ func run(ctx context.Context, o *options) error {
 	// Registered before the first client is built, so every request counts.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := controller.NewMetrics(reg)
+	m := controller.NewMonitor(reg)
 	controller.RegisterClientMetrics(m.KubeRequests)
 
 	kube, err := kubernetes.NewForConfig(cfg)
@@ -272,7 +272,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("create scale client: %w", err)
 	}
-	source, err := metrics.NewPrometheus(o.prometheusConfig())
+	source, err := promsource.NewPrometheus(o.prometheusConfig())
 	if err != nil {
 		return fmt.Errorf("create prometheus client: %w", err)
 	}
@@ -289,7 +289,7 @@ func run(ctx context.Context, o *options) error {
 	ctrl, err := controller.New(controller.Deps{
 		Client: client, MemHpas: memhpaFactory.Autoscaling().V1alpha1().MemHpas(), Pods: podFactory.Core().V1().Pods(),
 		HPAs:   hpaFactory.Autoscaling().V2().HorizontalPodAutoscalers(),
-		Scales: scales, Mapper: mapper, Source: source, Recorder: recorder, Clock: clock.RealClock{}, Metrics: m,
+		Scales: scales, Mapper: mapper, Source: source, Recorder: recorder, Clock: clock.RealClock{}, Monitor: m,
 	}, controller.Config{
 		SyncPeriod: o.syncPeriod,
 		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod},
@@ -373,7 +373,7 @@ func run(ctx context.Context, o *options) error {
 // runElected runs lead only while this process holds the Lease; a lost lease
 // returns leader.ErrLost, and main exits (kube-controller-manager's rule): the
 // kubelet starts the container again, clean.
-func runElected(ctx context.Context, o *options, cfg *rest.Config, hc *leaderelection.HealthzAdaptor, m *controller.Metrics, lead func(context.Context) error) error {
+func runElected(ctx context.Context, o *options, cfg *rest.Config, hc *leaderelection.HealthzAdaptor, m *controller.Monitor, lead func(context.Context) error) error {
 	host, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("get hostname for the leader identity: %w", err)

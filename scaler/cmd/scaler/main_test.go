@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 )
 
 func parse(t *testing.T, args ...string) (*options, error) {
@@ -101,7 +101,7 @@ func TestPrometheusClientFlags(t *testing.T) {
 	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
 	(&options{}).addFlags(fs)
 	for name, want := range map[string]string{
-		"prometheus-max-response-bytes":          strconv.FormatInt(metrics.DefaultMaxResponseBytes, 10),
+		"prometheus-max-response-bytes":          strconv.FormatInt(promsource.DefaultMaxResponseBytes, 10),
 		"prometheus-allow-insecure-bearer-token": "false",
 		"memory-metric-selector":                 "",
 	} {
@@ -127,10 +127,10 @@ func TestPrometheusClientFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := o.prometheusConfig().MaxResponseBytes; got != 1<<20 {
-		t.Errorf("metrics.Config.MaxResponseBytes = %d, want 1048576", got)
+		t.Errorf("promsource.Config.MaxResponseBytes = %d, want 1048576", got)
 	}
 	if got, want := o.prometheusConfig().Selector.String(), `job="kubelet", metrics_path="/metrics/cadvisor"`; got != want {
-		t.Errorf("metrics.Config.Selector = %s, want %s", got, want)
+		t.Errorf("promsource.Config.Selector = %s, want %s", got, want)
 	}
 
 	// A token over the default http:// address is refused unless allowed.
@@ -138,14 +138,14 @@ func TestPrometheusClientFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err == nil {
+	if _, err := promsource.NewPrometheus(o.prometheusConfig()); err == nil {
 		t.Errorf("a bearer token to %s was accepted", o.prometheusAddress())
 	}
 	o, err = parse(t, "--prometheus-bearer-token-file=/token", "--prometheus-allow-insecure-bearer-token")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metrics.NewPrometheus(o.prometheusConfig()); err != nil {
+	if _, err := promsource.NewPrometheus(o.prometheusConfig()); err != nil {
 		t.Errorf("--prometheus-allow-insecure-bearer-token: %v", err)
 	}
 }

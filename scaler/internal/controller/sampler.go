@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 )
 
 // sampler runs the one batched query of a cycle and shares its answer (or its
@@ -19,11 +19,11 @@ import (
 // for every namespace in play. With perMemHpa set (the benchmark's comparison
 // mode) every MemHpa sends its own query for its own pods instead.
 type sampler struct {
-	source    metrics.Source
+	source    promsource.Source
 	perMemHpa PodSource
 	clock     clock.PassiveClock
 	maxAge    time.Duration
-	metrics   *Metrics
+	monitor   *Monitor
 
 	mu         sync.Mutex
 	stale      bool
@@ -91,9 +91,9 @@ func (s *sampler) inNamespace(ctx context.Context, ns string, inPlay func() []st
 func (s *sampler) observe(start time.Time, err error) {
 	failure := ""
 	if err != nil {
-		failure = metrics.FailureReason(err)
+		failure = promsource.FailureReason(err)
 	}
-	s.metrics.observeQuery(s.clock.Since(start), failure)
+	s.monitor.observeQuery(s.clock.Since(start), failure)
 }
 
 // getLocked returns the samples of the latest query that covered ns, querying

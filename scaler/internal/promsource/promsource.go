@@ -1,8 +1,10 @@
-// Package metrics is the scaler's seam to Prometheus: one small interface
-// that returns the memory working set of every pod in a set of namespaces,
-// its client_golang implementation with a deadline on every query and a cap
-// on the size of every answer, and a map-driven fake for tests.
-package metrics
+// Package promsource is the scaler's source of memory samples, Prometheus
+// (not the scaler's own metrics: those are controller.Monitor). It holds one
+// small interface that returns the memory working set of every pod in a set
+// of namespaces, its client_golang implementation with a deadline on every
+// query and a cap on the size of every answer, and a map-driven fake for
+// tests.
+package promsource
 
 import (
 	"context"
