@@ -52,6 +52,14 @@ import (
 // --concurrent-horizontal-pod-autoscaler-syncs).
 const workers = 5
 
+// benchFlags and benchSetup are empty in the product. A build with the
+// memhpabench tag (make bench) adds its comparison mode through them
+// (querymode_bench.go), so that the product has neither its flag nor its code.
+var (
+	benchFlags []func(*flag.FlagSet)
+	benchSetup []func(*controller.Controller) error
+)
+
 // options are the command line, exactly as docs/architecture.md lists it.
 type options struct {
 	promName, promNamespace, promScheme string
@@ -73,7 +81,6 @@ type options struct {
 	memoryMetricSelector                string
 	selector                            promquery.Selector // memoryMetricSelector, parsed by validate
 	downscaleStabilization              time.Duration
-	queryMode                           string
 	kubeAPIQPS                          float64
 	kubeAPIBurst                        int
 	kubeAPITimeout                      time.Duration
@@ -115,8 +122,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
 	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof profiles on the health port under /debug/pprof/.")
-	fs.StringVar(&o.queryMode, "prometheus-query-mode", string(controller.QueryBatched), "Not for production: exists only for make bench's comparison. "+
-		"batched sends one Prometheus query per cycle; per-memhpa sends one per MemHpa for its own pods.")
+	for _, add := range benchFlags {
+		add(fs)
+	}
 	o.logging = logsapi.NewLoggingConfiguration()
 	logsapi.AddGoFlags(o.logging, fs)
 }
@@ -155,9 +163,6 @@ func (o *options) validate() error {
 	}
 	if o.downscaleStabilization < 0 {
 		errs = append(errs, fmt.Errorf("--downscale-stabilization must not be negative, got %v", o.downscaleStabilization))
-	}
-	if o.queryMode != string(controller.QueryBatched) && o.queryMode != string(controller.QueryPerMemHpa) {
-		errs = append(errs, fmt.Errorf("--prometheus-query-mode must be %s or %s, got %q", controller.QueryBatched, controller.QueryPerMemHpa, o.queryMode))
 	}
 	if o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst))
@@ -293,10 +298,14 @@ func run(ctx context.Context, o *options) error {
 	}, controller.Config{
 		SyncPeriod: o.syncPeriod,
 		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod},
-		QueryMode:  controller.QueryMode(o.queryMode),
 	})
 	if err != nil {
 		return err
+	}
+	for _, setup := range benchSetup {
+		if err := setup(ctrl); err != nil {
+			return err
+		}
 	}
 
 	var ready atomic.Bool

@@ -65,7 +65,7 @@ func TestDefaultsMatchTheArchitecture(t *testing.T) {
 	}
 	if o.syncPeriod != 30*time.Second || o.tolerance != 0.1 || o.memoryMetric != "container_memory_working_set_bytes" ||
 		o.downscaleStabilization != 5*time.Minute || o.healthPort != 8082 || !o.leaderElect ||
-		o.queryMode != "batched" || o.profiling {
+		o.profiling {
 		t.Errorf("defaults = %+v", o)
 	}
 }
@@ -78,7 +78,6 @@ func TestValidate(t *testing.T) {
 		{"-prom-scheme=ftp"},
 		{"--health-port=70000"},
 		{"--leader-election-lease-duration=5s", "--leader-election-renew-deadline=10s"},
-		{"--prometheus-query-mode=per-pod"},
 		{"--kube-api-qps=0"},
 		{"--kube-api-burst=0"},
 	} {
@@ -89,9 +88,6 @@ func TestValidate(t *testing.T) {
 	o, err := parse(t, "--sync-period=5s")
 	if err != nil || o.prometheusTimeout != 2500*time.Millisecond {
 		t.Errorf("a short period without --prometheus-timeout: timeout %v, error %v; want half the period", o.prometheusTimeout, err)
-	}
-	if o, err := parse(t, "--prometheus-query-mode=per-memhpa"); err != nil || o.queryMode != "per-memhpa" {
-		t.Errorf("the benchmark's per-memhpa mode: %v", err)
 	}
 	if _, err := parse(t, "--leader-elect=false", "--leader-election-lease-duration=1s"); err != nil {
 		t.Errorf("lease timings are not checked without leader election: %v", err)

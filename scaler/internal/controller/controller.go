@@ -32,7 +32,6 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
-	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
@@ -49,27 +48,6 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Calc holds the decision's settings (tolerance, stabilisation window).
 	Calc calc.Config
-	// QueryMode is QueryBatched (the default when empty) or QueryPerMemHpa,
-	// which exists only for the benchmark's comparison.
-	QueryMode QueryMode
-}
-
-// QueryMode says how the scaler asks Prometheus for samples.
-type QueryMode string
-
-// The query modes.
-const (
-	// QueryBatched sends one query per cycle for every namespace in play.
-	QueryBatched QueryMode = "batched"
-	// QueryPerMemHpa sends one query per MemHpa for its own pods, as a naive
-	// scaler would: kept only so that make bench can compare the two.
-	QueryPerMemHpa QueryMode = "per-memhpa"
-)
-
-// PodSource is the Source of the per-MemHpa mode: one query for the named
-// pods of one namespace.
-type PodSource interface {
-	WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error)
 }
 
 // Controller reconciles MemHpas.
@@ -131,17 +109,6 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		cfg.Calc.SyncPeriod = cfg.SyncPeriod
 	}
 	smp := &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, monitor: d.Monitor}
-	switch cfg.QueryMode {
-	case "", QueryBatched:
-	case QueryPerMemHpa:
-		ps, ok := d.Source.(PodSource)
-		if !ok {
-			return nil, fmt.Errorf("query mode %s: the metrics source cannot query pods", cfg.QueryMode)
-		}
-		smp.perMemHpa = ps
-	default:
-		return nil, fmt.Errorf("unknown query mode %q", cfg.QueryMode)
-	}
 	c := &Controller{
 		client:   d.Client,
 		memhpas:  d.MemHpas.Lister(),

@@ -63,7 +63,7 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 		}, []string{"action", "error"}),
 		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "memhpa_scaler_prometheus_query_duration_seconds",
-			Help:    "Duration of a Prometheus query (the cycle's batched one; one per MemHpa in the benchmark's per-memhpa mode), by result (success, failure).",
+			Help:    "Duration of a Prometheus query (the cycle's one), by result (success, failure).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"result"}),
 		queryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{

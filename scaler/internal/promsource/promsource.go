@@ -128,16 +128,6 @@ func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promq
 	return p.run(ctx, q)
 }
 
-// WorkingSetOfPods runs one query for the named pods of one namespace: the
-// benchmark's per-MemHpa comparison mode (--prometheus-query-mode=per-memhpa).
-func (p *Prometheus) WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error) {
-	q, err := promquery.PodsQuery(p.metric, p.selector, namespace, pods)
-	if err != nil {
-		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
-	}
-	return p.run(ctx, q)
-}
-
 // run sends one instant query with the deadline and parses its vector.
 func (p *Prometheus) run(ctx context.Context, q string) (promquery.Samples, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
