@@ -22,7 +22,7 @@ PRODUCT_BINS := MEMHPA_WEBHOOK_BIN=$(CURDIR)/$(BIN_DIR)/webhook MEMHPA_SCALER_BI
 # with this tag, so the product has neither its flag nor its code; its tests
 # run in make test and make test-unit as a second pass over these packages.
 BENCH_TAGS   := memhpabench
-BENCH_PKGS   := ./cmd/scaler ./internal/controller ./internal/promsource ./internal/promquery
+BENCH_PKGS   := ./internal/app ./internal/controller ./internal/promsource ./internal/promquery
 
 # Targets of one area each (release: images, chart packaging) live beside this file.
 -include hack/make/*.mk

@@ -1,6 +1,6 @@
 //go:build memhpabench
 
-package main
+package app
 
 import (
 	"flag"

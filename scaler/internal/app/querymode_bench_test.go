@@ -1,8 +1,10 @@
 //go:build memhpabench
 
-package main
+package app
 
 import (
+	"flag"
+	"io"
 	"testing"
 
 	"github.com/memhpa/memhpa/scaler/internal/controller"
@@ -17,7 +19,10 @@ func TestBenchBuildHasQueryMode(t *testing.T) {
 	if _, err := parse(t, "--prometheus-query-mode=per-memhpa"); err != nil || queryMode != controller.QueryPerMemHpa {
 		t.Errorf("--prometheus-query-mode=per-memhpa: mode %q, error %v", queryMode, err)
 	}
-	if _, err := parse(t, "--prometheus-query-mode=per-pod"); err == nil {
+	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	NewOptions().AddFlags(fs)
+	if err := fs.Parse([]string{"--prometheus-query-mode=per-pod"}); err == nil {
 		t.Error("--prometheus-query-mode=per-pod: accepted")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !memhpabench
 
-package main
+package app
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // with the memhpabench tag for its comparison modes.
 func TestHelpListsOnlyProductFlags(t *testing.T) {
 	fs := flag.NewFlagSet("scaler", flag.ContinueOnError)
-	(&options{}).addFlags(fs)
+	NewOptions().AddFlags(fs)
 	var help bytes.Buffer
 	fs.SetOutput(&help)
 	fs.PrintDefaults()
