@@ -18,6 +18,11 @@ GO_TEST_FLAGS ?= -race -count=1
 BIN_DIR      := bin
 # up, demo and bench run the binaries `make build` just made.
 PRODUCT_BINS := MEMHPA_WEBHOOK_BIN=$(CURDIR)/$(BIN_DIR)/webhook MEMHPA_SCALER_BIN=$(CURDIR)/$(BIN_DIR)/scaler
+# make bench's comparison mode (one Prometheus query per MemHpa) builds only
+# with this tag, so the product has neither its flag nor its code; its tests
+# run in make test and make test-unit as a second pass over these packages.
+BENCH_TAGS   := memhpabench
+BENCH_PKGS   := ./internal/app ./internal/controller ./internal/promsource ./internal/promquery
 
 # Targets of one area each (release: images, chart packaging) live beside this file.
 -include hack/make/*.mk
@@ -52,10 +57,12 @@ build: ## Build the webhook and scaler binaries into bin/
 # file or a stale CRD fails in seconds, before the tools and the slow tests.
 test: verify-fast tools ## Run the fast checks, then every test of every module, including end-to-end tests on the local control plane
 	@for m in $(MODULES); do echo "== go test ($$m)"; (cd $$m && go test $(GO_TEST_FLAGS) -timeout 45m ./...) || exit 1; done
+	@echo "== go test -tags $(BENCH_TAGS) (scaler)"; cd scaler && go test $(GO_TEST_FLAGS) -tags $(BENCH_TAGS) $(BENCH_PKGS)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane (fast)
 	@for m in webhook scaler; do echo "== go test ($$m)"; (cd $$m && go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+	@echo "== go test -tags $(BENCH_TAGS) (scaler)"; cd scaler && go test $(GO_TEST_FLAGS) -tags $(BENCH_TAGS) $(BENCH_PKGS)
 
 .PHONY: verify
 verify: ## The fast checks, plus: each module builds alone (GOWORK=off), govulncheck (offline) finds no reachable vulnerability
@@ -85,4 +92,5 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10 million executions:
 
 .PHONY: bench
 bench: tools build ## Measure memhpa against same-run baselines and write docs/performance.md (not part of make test)
-	cd test && $(PRODUCT_BINS) go run ./cmd/memhpa-bench
+	MEMHPA_BUILD_TAGS=$(BENCH_TAGS) hack/build.sh scaler $(BIN_DIR)/scaler-bench
+	cd test && $(PRODUCT_BINS) MEMHPA_SCALER_BENCH_BIN=$(CURDIR)/$(BIN_DIR)/scaler-bench go run ./cmd/memhpa-bench

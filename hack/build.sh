@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds one product binary with the flags the images use too.
 # Usage: hack/build.sh webhook|scaler OUTPUT
+# MEMHPA_BUILD_TAGS (empty: the product) adds build tags: make bench's scaler
+# is built with MEMHPA_BUILD_TAGS=memhpabench for its comparison mode.
 # The Dockerfiles run this same script, so CI tests the binary an image contains.
 # Says on stderr what it does, with a heartbeat while go runs: the first run
 # fetches the Go toolchain and builds every dependency, minutes of silence else.
@@ -14,6 +16,7 @@ case $name in webhook|scaler) ;; *) echo "usage: $0 webhook|scaler OUTPUT" >&2; 
 shown=$out
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 heartbeat=${MEMHPA_BUILD_HEARTBEAT:-15}
+tags=${MEMHPA_BUILD_TAGS:-}
 
 start=$(date +%s)
 say() { printf '[build %4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
@@ -51,8 +54,8 @@ case $GOTOOLCHAIN in
 esac
 
 cd "$root/$name"
-say "building $name (go build ./cmd/$name, version $version) ..."
+say "building $name (go build ./cmd/$name, version $version${tags:+, tags $tags}) ..."
 export CGO_ENABLED=${CGO_ENABLED:-0}
-run "building $name" "built $shown" go build -trimpath \
+run "building $name" "built $shown" go build -trimpath -tags "$tags" \
   -ldflags "-s -w -X main.version=$version" \
   -o "$out" "./cmd/$name"

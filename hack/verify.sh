@@ -32,6 +32,9 @@ for m in "${modules[@]}"; do
   say "go vet ($m)"
   (cd "$m" && go vet ./...) || failed "the code go vet names above (cd $m && go vet ./... repeats it)" "go vet ($m)"
 done
+# make bench's comparison mode builds only with this tag: vet it too.
+say "go vet -tags memhpabench (scaler)"
+(cd scaler && go vet -tags memhpabench ./...) || failed "the code go vet names above (cd scaler && go vet -tags memhpabench ./... repeats it)" "go vet -tags memhpabench (scaler)"
 
 say "generated code and CRD are up to date"
 # The generators run in a copy: the webhook module as it is in the working

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/memhpa/memhpa/scaler/internal/controller"
+
+	"github.com/memhpa/memhpa/scaler/internal/gen"
 )
 
 // TestPodServer checks the stand-in apiserver: client-go lists from it and
@@ -32,7 +34,7 @@ func TestPodServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(list.Items) != n || list.Items[7].Name != RealisticPod(7).Name || list.Items[7].Spec.Containers[1].Resources.Limits.Memory().String() != "512Mi" {
+			if len(list.Items) != n || list.Items[7].Name != gen.RealisticPod(7).Name || list.Items[7].Spec.Containers[1].Resources.Limits.Memory().String() != "512Mi" {
 				t.Fatalf("list: %d pods, want %d realistic ones", len(list.Items), n)
 			}
 			if proto := srv.Protobuf.Load() > 0; proto != (ct == k8sruntime.ContentTypeProtobuf) {

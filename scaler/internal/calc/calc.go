@@ -36,13 +36,6 @@ import (
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
-// Defaults of the spec, the same as the webhook's defaulting, so that an
-// object the webhook never saw still means the same thing.
-const (
-	DefaultMinReplicas       int32 = 1
-	DefaultTargetUtilization int32 = 80
-)
-
 // Config holds the scaler-wide settings (flags).
 type Config struct {
 	// Tolerance is the default tolerance on the usage ratio in both
@@ -194,10 +187,9 @@ func failedMetric(format string, args ...any) error {
 func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	now := clk.Now()
 	spec := in.Spec
-	minReplicas := DefaultMinReplicas
-	if spec.MinReplicas != nil {
-		minReplicas = *spec.MinReplicas
-	}
+	// v1alpha1's defaults, so that an object the webhook never saw means
+	// the same thing.
+	minReplicas := v1alpha1.EffectiveMinReplicas(&spec)
 	current := in.CurrentReplicas
 	rec := Recommendation{
 		CurrentReplicas: current,
@@ -230,10 +222,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		return rec
 	}
 
-	target := DefaultTargetUtilization
-	if spec.TargetUtilizationPercentage != nil {
-		target = *spec.TargetUtilizationPercentage
-	}
+	target := v1alpha1.EffectiveTargetUtilizationPercentage(&spec)
 	tol := tolerancesOf(spec.Behavior, in.Config.Tolerance)
 	metric, err := metricReplicas(in, target, tol, &rec)
 	if err != nil {

@@ -1,7 +1,9 @@
 package calc
 
-// Condition types, condition reasons and event reasons of the scaler, in one
-// place. Where the meaning is the same as the Kubernetes
+// Condition types, condition reasons and event reasons that the decision
+// produces, in one place; the reasons of the controller's I/O (reading and
+// writing /scale, the status, the selector) are the controller's
+// (controller/reasons.go). Where the meaning is the same as the Kubernetes
 // HorizontalPodAutoscaler's, the word is the same, so that runbooks and
 // dashboards written for the HPA read ours too
 // (kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go).
@@ -19,16 +21,10 @@ const (
 
 // Condition reasons shared with the HPA.
 const (
-	ReasonSucceededGetScale   = "SucceededGetScale"
-	ReasonFailedGetScale      = "FailedGetScale"
-	ReasonSucceededRescale    = "SucceededRescale"
-	ReasonFailedUpdateScale   = "FailedUpdateScale"
 	ReasonReadyForNewScale    = "ReadyForNewScale"
 	ReasonScaleDownStabilized = "ScaleDownStabilized"
 	ReasonScaleUpStabilized   = "ScaleUpStabilized"
 	ReasonScalingDisabled     = "ScalingDisabled"
-	ReasonInvalidSelector     = "InvalidSelector"
-	ReasonAmbiguousSelector   = "AmbiguousSelector"
 	ReasonValidMetricFound    = "ValidMetricFound"
 	ReasonTooManyReplicas     = "TooManyReplicas"
 	ReasonTooFewReplicas      = "TooFewReplicas"
@@ -52,17 +48,9 @@ const ReasonMissingMemoryLimit = "MissingMemoryLimit"
 // memory request was used in its place. Scaling goes on; a Warning event says so.
 const ReasonMemoryRequestAsLimit = "MemoryRequestUsedAsLimit"
 
-// Event reasons shared with the HPA.
-const (
-	EventSuccessfulRescale            = "SuccessfulRescale"
-	EventFailedRescale                = "FailedRescale"
-	EventFailedGetScale               = "FailedGetScale"
-	EventSelectorRequired             = "SelectorRequired"
-	EventInvalidSelector              = "InvalidSelector"
-	EventAmbiguousSelector            = "AmbiguousSelector"
-	EventFailedComputeMetricsReplicas = "FailedComputeMetricsReplicas"
-	EventFailedUpdateStatus           = "FailedUpdateStatus"
-)
+// EventFailedComputeMetricsReplicas is the HPA's Warning event when no
+// replica count could be computed from the metric.
+const EventFailedComputeMetricsReplicas = "FailedComputeMetricsReplicas"
 
 // MetricName names our one metric in messages, as the HPA names its metrics
 // ("memory resource utilization (percentage of request)").

@@ -32,8 +32,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
-	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	informers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions/autoscaling/v1alpha1"
@@ -49,27 +48,6 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Calc holds the decision's settings (tolerance, stabilisation window).
 	Calc calc.Config
-	// QueryMode is QueryBatched (the default when empty) or QueryPerMemHpa,
-	// which exists only for the benchmark's comparison.
-	QueryMode QueryMode
-}
-
-// QueryMode says how the scaler asks Prometheus for samples.
-type QueryMode string
-
-// The query modes.
-const (
-	// QueryBatched sends one query per cycle for every namespace in play.
-	QueryBatched QueryMode = "batched"
-	// QueryPerMemHpa sends one query per MemHpa for its own pods, as a naive
-	// scaler would: kept only so that make bench can compare the two.
-	QueryPerMemHpa QueryMode = "per-memhpa"
-)
-
-// PodSource is the Source of the per-MemHpa mode: one query for the named
-// pods of one namespace.
-type PodSource interface {
-	WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error)
 }
 
 // Controller reconciles MemHpas.
@@ -83,7 +61,7 @@ type Controller struct {
 	recorder record.EventRecorder
 	clock    clock.Clock
 	config   Config
-	metrics  *Metrics
+	monitor  *Monitor
 	sampler  *sampler
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
@@ -118,10 +96,10 @@ type Deps struct {
 	HPAs     autoscalinginformers.HorizontalPodAutoscalerInformer
 	Scales   scale.ScalesGetter
 	Mapper   meta.RESTMapper
-	Source   metrics.Source
+	Source   promsource.Source
 	Recorder record.EventRecorder
 	Clock    clock.Clock
-	Metrics  *Metrics
+	Monitor  *Monitor
 }
 
 // New returns a controller; its informers must be started by the caller.
@@ -130,18 +108,7 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		// One fact: the cap's period is the controller's.
 		cfg.Calc.SyncPeriod = cfg.SyncPeriod
 	}
-	smp := &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, metrics: d.Metrics}
-	switch cfg.QueryMode {
-	case "", QueryBatched:
-	case QueryPerMemHpa:
-		ps, ok := d.Source.(PodSource)
-		if !ok {
-			return nil, fmt.Errorf("query mode %s: the metrics source cannot query pods", cfg.QueryMode)
-		}
-		smp.perMemHpa = ps
-	default:
-		return nil, fmt.Errorf("unknown query mode %q", cfg.QueryMode)
-	}
+	smp := &sampler{source: d.Source, clock: d.Clock, maxAge: cfg.SyncPeriod, monitor: d.Monitor}
 	c := &Controller{
 		client:   d.Client,
 		memhpas:  d.MemHpas.Lister(),
@@ -151,7 +118,7 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		recorder: d.Recorder,
 		clock:    d.Clock,
 		config:   cfg,
-		metrics:  d.Metrics,
+		monitor:  d.Monitor,
 		sampler:  smp,
 		// Failed items are retried with backoff, but never sooner than 1 s nor
 		// later than a sync period: the next cycle retries anyway.
@@ -211,7 +178,7 @@ func (c *Controller) dropState(key string) {
 	defer c.mu.Unlock()
 	delete(c.state, key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	c.metrics.dropMemHpa(ns, name)
+	c.monitor.dropMemHpa(ns, name)
 }
 
 // collectGarbage drops the state of every MemHpa that is not in live: a
@@ -229,7 +196,7 @@ func (c *Controller) collectGarbage(live map[string]types.UID) {
 	for _, key := range gone {
 		c.dropState(key)
 	}
-	c.metrics.dropMemHpasExcept(live)
+	c.monitor.dropMemHpasExcept(live)
 }
 
 // Run evaluates every MemHpa every sync period with the given number of
@@ -277,7 +244,7 @@ func (c *Controller) resync(ctx context.Context) {
 		klog.FromContext(ctx).Error(err, "Failed to list MemHpas")
 		return
 	}
-	c.metrics.memhpas.Set(float64(len(all)))
+	c.monitor.memhpas.Set(float64(len(all)))
 	c.sampler.invalidate()
 	keys := make([]string, 0, len(all))
 	live := make(map[string]types.UID, len(all))
@@ -289,7 +256,7 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 	c.collectGarbage(live)
 	if !c.cycle.begin(c.clock.Now(), keys) {
-		c.metrics.cycleOverruns.Inc()
+		c.monitor.cycleOverruns.Inc()
 	}
 	for _, key := range keys {
 		c.queue.Add(key)
@@ -310,7 +277,7 @@ func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 	}
 	err := c.sync(ctx, key)
 	if d, last := c.cycle.done(key, c.clock.Now()); last {
-		c.metrics.observeCycle(d)
+		c.monitor.observeCycle(d)
 	}
 	if err != nil {
 		// Reported once, here, at the top of the work item.

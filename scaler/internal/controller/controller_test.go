@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +31,7 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
-	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -70,7 +68,7 @@ type fixture struct {
 	ctx      context.Context
 	client   *memhpafake.Clientset
 	kube     *kubefake.Clientset
-	source   *metrics.Fake
+	source   *promsource.Fake
 	recorder *record.FakeRecorder
 	clock    *clocktesting.FakeClock
 	target   *target
@@ -95,7 +93,7 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 		t: t, ctx: ctx,
 		client:   memhpafake.NewSimpleClientset(objs...),
 		kube:     kubefake.NewClientset(),
-		source:   metrics.NewFake(),
+		source:   promsource.NewFake(),
 		recorder: record.NewFakeRecorder(100),
 		clock:    clocktesting.NewFakeClock(start),
 		target:   &target{replicas: replicas, selector: "app=web", rv: 1},
@@ -136,7 +134,7 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 	c, err := New(Deps{
 		Client: f.client, MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
 		HPAs:   kf.Autoscaling().V2().HorizontalPodAutoscalers(),
-		Scales: scales, Mapper: mapper, Source: f.source, Recorder: f.recorder, Clock: f.clock, Metrics: NewMetrics(f.reg),
+		Scales: scales, Mapper: mapper, Source: f.source, Recorder: f.recorder, Clock: f.clock, Monitor: NewMonitor(f.reg),
 	}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +252,7 @@ func TestScaleUp(t *testing.T) {
 		t.Errorf("observedGeneration = %v", st.ObservedGeneration)
 	}
 	want := map[string]string{
-		calc.ConditionAbleToScale:    "True/" + calc.ReasonSucceededRescale,
+		calc.ConditionAbleToScale:    "True/" + ReasonSucceededRescale,
 		calc.ConditionScalingActive:  "True/" + calc.ReasonValidMetricFound,
 		calc.ConditionScalingLimited: "False/" + calc.ReasonDesiredWithinRange,
 	}
@@ -265,10 +263,10 @@ func TestScaleUp(t *testing.T) {
 	if diff := cmp.Diff(cached, cur); diff != "" {
 		t.Errorf("the cached MemHpa was mutated:\n%s", diff)
 	}
-	if v := testutil.ToFloat64(f.c.metrics.reconciliations.WithLabelValues(ActionScaleUp, ErrorNone)); v != 1 {
+	if v := testutil.ToFloat64(f.c.monitor.reconciliations.WithLabelValues(ActionScaleUp, ErrorNone)); v != 1 {
 		t.Errorf("reconciliations{scale_up,none} = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(f.c.metrics.desired.WithLabelValues(gen.Namespace, "web")); v != 4 {
+	if v := testutil.ToFloat64(f.c.monitor.desired.WithLabelValues(gen.Namespace, "web")); v != 4 {
 		t.Errorf("desired replicas metric = %v, want 4", v)
 	}
 }
@@ -312,7 +310,7 @@ func TestConflictOnRescaleRecomputesNextRound(t *testing.T) {
 		t.Fatalf("a stale write went through: replicas %d after %d updates", f.target.replicas, len(f.target.updates))
 	}
 	for _, e := range f.events() {
-		if strings.Contains(e, calc.EventSuccessfulRescale) || strings.Contains(e, calc.EventFailedRescale) {
+		if strings.Contains(e, EventSuccessfulRescale) || strings.Contains(e, EventFailedRescale) {
 			t.Errorf("event %q after one conflict", e)
 		}
 	}
@@ -342,15 +340,15 @@ func TestRepeatedConflictsAreReported(t *testing.T) {
 		}
 		var failed []string
 		for _, e := range f.events() {
-			if strings.Contains(e, calc.EventFailedRescale) {
+			if strings.Contains(e, EventFailedRescale) {
 				failed = append(failed, e)
 			}
 		}
 		able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]
 		switch {
-		case i < conflictsReported && (len(failed) > 0 || able == "False/"+calc.ReasonFailedUpdateScale):
+		case i < conflictsReported && (len(failed) > 0 || able == "False/"+ReasonFailedUpdateScale):
 			t.Errorf("conflict %d reported already: events %v, AbleToScale %s", i, failed, able)
-		case i == conflictsReported && (len(failed) != 1 || able != "False/"+calc.ReasonFailedUpdateScale):
+		case i == conflictsReported && (len(failed) != 1 || able != "False/"+ReasonFailedUpdateScale):
 			t.Errorf("conflict %d: events %v, AbleToScale %s; want one FailedRescale and FailedUpdateScale", i, failed, able)
 		}
 	}
@@ -361,7 +359,7 @@ func TestRepeatedConflictsAreReported(t *testing.T) {
 	if st := f.c.stateOf(gen.Namespace+"/web", ""); st.conflicts != 0 {
 		t.Errorf("conflicts after a successful write = %d, want 0", st.conflicts)
 	}
-	if able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]; able != "True/"+calc.ReasonSucceededRescale {
+	if able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]; able != "True/"+ReasonSucceededRescale {
 		t.Errorf("AbleToScale after the successful write = %s", able)
 	}
 }
@@ -396,29 +394,29 @@ func TestTargetProblems(t *testing.T) {
 			setup: func(t *target) {
 				t.getErr = apierrors.NewNotFound(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web")
 			},
-			condition: calc.ConditionAbleToScale + "=False/" + calc.ReasonFailedGetScale,
+			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale get scale of Deployment web: deployments.apps \"web\" not found", specError: true,
 		},
 		{
 			name: "unknown kind", memhpa: gen.MemHpa("web", gen.WithRef("example.com/v1", "Widget", "web")),
-			condition: calc.ConditionAbleToScale + "=False/" + calc.ReasonFailedGetScale,
+			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale unable to determine the resource for kind Widget.example.com", specError: true,
 		},
 		{
 			name: "invalid apiVersion", memhpa: gen.MemHpa("web", gen.WithRef("a/b/c", "Deployment", "web")),
-			condition: calc.ConditionAbleToScale + "=False/" + calc.ReasonFailedGetScale,
+			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale invalid API version", specError: true,
 		},
 		{
 			name: "scale without a selector", memhpa: gen.MemHpa("web"),
 			setup:     func(t *target) { t.selector = "" },
-			condition: calc.ConditionScalingActive + "=False/" + calc.ReasonInvalidSelector,
+			condition: calc.ConditionScalingActive + "=False/" + ReasonInvalidSelector,
 			event:     "Warning SelectorRequired selector is required", specError: true,
 		},
 		{
 			name: "unparsable selector", memhpa: gen.MemHpa("web"),
 			setup:     func(t *target) { t.selector = "app in (" },
-			condition: calc.ConditionScalingActive + "=False/" + calc.ReasonInvalidSelector,
+			condition: calc.ConditionScalingActive + "=False/" + ReasonInvalidSelector,
 			event:     "Warning InvalidSelector couldn't convert selector", specError: true,
 		},
 		{
@@ -429,7 +427,7 @@ func TestTargetProblems(t *testing.T) {
 		{
 			name: "API error reading the scale is internal", memhpa: gen.MemHpa("web"),
 			setup:     func(t *target) { t.getErr = apierrors.NewServiceUnavailable("etcd") },
-			condition: calc.ConditionAbleToScale + "=False/" + calc.ReasonFailedGetScale,
+			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale get scale of Deployment web: etcd",
 		},
 	} {
@@ -564,7 +562,7 @@ func TestDuplicateSeriesAreReported(t *testing.T) {
 	h := gen.MemHpa("web")
 	f := newFixture(t, 2, []*v1alpha1.MemHpa{h}, pods(2)...)
 	f.use(800, 800)
-	f.source.SetSeries(gen.Namespace, "web-0", metrics.FakeContainer, 2)
+	f.source.SetSeries(gen.Namespace, "web-0", promsource.FakeContainer, 2)
 	gauge := func(want string) {
 		t.Helper()
 		const name = "memhpa_scaler_duplicate_series_containers"
@@ -586,13 +584,13 @@ func TestDuplicateSeriesAreReported(t *testing.T) {
 		t.Errorf("replicas = %d, want 2", f.target.replicas)
 	}
 	want := []string{"Warning DuplicateMemorySeries 1 container(s) are reported by more than one Prometheus series, " +
-		"each was counted once at its largest figure: [web-0/" + metrics.FakeContainer + "]"}
+		"each was counted once at its largest figure: [web-0/" + promsource.FakeContainer + "]"}
 	if diff := cmp.Diff(want, f.events()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	gauge("1")
 
-	f.source.SetSeries(gen.Namespace, "web-0", metrics.FakeContainer, 1)
+	f.source.SetSeries(gen.Namespace, "web-0", promsource.FakeContainer, 1)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +647,7 @@ func TestRun(t *testing.T) {
 	c, err := New(Deps{
 		Client: client, MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
 		Scales: scales, Mapper: f.c.mapper, Source: f.source, Recorder: f.recorder, Clock: clocktesting.NewFakeClock(start),
-		Metrics: NewMetrics(prometheus.NewRegistry()),
+		Monitor: NewMonitor(prometheus.NewRegistry()),
 	}, Config{SyncPeriod: 50 * time.Millisecond, Calc: calc.DefaultConfig()})
 	if err != nil {
 		t.Fatal(err)
@@ -688,68 +686,6 @@ func TestRun(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
-
-func TestPerMemHpaQueryMode(t *testing.T) {
-	a := gen.MemHpa("web")
-	b := gen.MemHpa("web")
-	b.Namespace = "shop"
-	cfg := Config{SyncPeriod: 30 * time.Second, Calc: calc.DefaultConfig(), QueryMode: QueryPerMemHpa}
-	f := newFixtureWith(t, cfg, 3, []*v1alpha1.MemHpa{a, b}, append(pods(3), pods(3, gen.InNamespace("shop"))...)...)
-	f.use(800, 800, 800)
-	for i := range 3 {
-		f.source.Set("shop", fmt.Sprintf("web-%d", i), 800)
-	}
-	f.c.resync(f.ctx)
-	for f.c.queue.Len() > 0 {
-		f.c.processNextItem(f.ctx, f.ctx)
-	}
-	want := [][]string{{"default/web-0", "default/web-1", "default/web-2"}, {"shop/web-0", "shop/web-1", "shop/web-2"}}
-	got := f.source.Queries()
-	slices.SortFunc(got, func(x, y []string) int { return strings.Compare(x[0], y[0]) })
-	for _, q := range got {
-		slices.Sort(q)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("queries (-want +got):\n%s", diff)
-	}
-	// The same decision as the batched mode would make.
-	if st := f.status(); st.Targets != "80%/80%" {
-		t.Errorf("targets = %q, want 80%%/80%%", st.Targets)
-	}
-}
-
-func TestQueryModes(t *testing.T) {
-	for _, tc := range []struct {
-		mode    QueryMode
-		source  metrics.Source
-		wantErr bool
-	}{
-		{mode: "", source: metrics.NewFake()},
-		{mode: QueryBatched, source: metrics.NewFake()},
-		{mode: QueryPerMemHpa, source: metrics.NewFake()},
-		{mode: QueryPerMemHpa, source: batchedOnly{}, wantErr: true},
-		{mode: "per-pod", source: metrics.NewFake(), wantErr: true},
-	} {
-		t.Run(string(tc.mode), func(t *testing.T) {
-			mf := memhpainformers.NewSharedInformerFactory(memhpafake.NewSimpleClientset(), 0)
-			kf := kubeinformers.NewSharedInformerFactory(kubefake.NewClientset(), 0)
-			_, err := New(Deps{
-				MemHpas: mf.Autoscaling().V1alpha1().MemHpas(), Pods: kf.Core().V1().Pods(),
-				Source: tc.source, Clock: clocktesting.NewFakeClock(start), Metrics: NewMetrics(prometheus.NewRegistry()),
-			}, Config{SyncPeriod: time.Second, QueryMode: tc.mode})
-			if (err != nil) != tc.wantErr {
-				t.Errorf("error = %v, want error %t", err, tc.wantErr)
-			}
-		})
-	}
-}
-
-// batchedOnly is a Source that cannot query pods one MemHpa at a time.
-type batchedOnly struct{}
-
-func (batchedOnly) WorkingSet(context.Context, []string) (promquery.Samples, error) {
-	return promquery.Samples{}, nil
-}
 
 // The per-namespace share of an answer is cached with the answer: a new
 // cycle's query is read, not the last one's.

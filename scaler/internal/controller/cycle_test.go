@@ -115,7 +115,7 @@ memhpa_scaler_cycle_overruns_total 1
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "memhpa_scaler_cycle_overruns_total"); err != nil {
 		t.Error(err)
 	}
-	h := f.c.metrics.cycleDuration
+	h := f.c.monitor.cycleDuration
 	if n := testutil.CollectAndCount(h); n != 1 {
 		t.Fatalf("cycle histograms = %d", n)
 	}
@@ -147,7 +147,7 @@ func histogram(t *testing.T, reg *prometheus.Registry, name string) histo {
 
 func TestKubeRequests(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	k := NewMetrics(reg).KubeRequests
+	k := NewMonitor(reg).KubeRequests
 	ctx := context.Background()
 	k.Increment(ctx, "200", "GET", "127.0.0.1:6443")
 	k.Increment(ctx, "200", "GET", "127.0.0.1:6443")

@@ -17,15 +17,15 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
 // loseLeadershipOnQuery is a Prometheus that answers, but while it does the
 // lease is lost (the context of the work is cancelled).
 type loseLeadershipOnQuery struct {
-	metrics.Source
+	promsource.Source
 	lose context.CancelFunc
 }
 
@@ -163,10 +163,10 @@ func TestTwoAutoscalersOnOnePodSetStopScaling(t *testing.T) {
 			if len(f.target.updates) != 0 {
 				t.Errorf("%d scale writes while another autoscaler claims the pods", len(f.target.updates))
 			}
-			if active != "False/"+calc.ReasonAmbiguousSelector {
+			if active != "False/"+ReasonAmbiguousSelector {
 				t.Errorf("ScalingActive = %s, want False/AmbiguousSelector", active)
 			}
-			if !strings.Contains(events, "Warning "+calc.EventAmbiguousSelector) || !strings.Contains(events, tc.want) {
+			if !strings.Contains(events, "Warning "+EventAmbiguousSelector) || !strings.Contains(events, tc.want) {
 				t.Errorf("events %q: want a Warning AmbiguousSelector naming %s", events, tc.want)
 			}
 		})
@@ -194,7 +194,7 @@ func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
 	}
 	f.c.forget(old)
 	f.c.setHistory(key, old.UID, calc.History{Recommendations: []calc.Sample{{Replicas: 8, At: start}}})
-	f.c.metrics.setDesired(gen.Namespace, "web", 8)
+	f.c.monitor.setDesired(gen.Namespace, "web", 8)
 
 	fresh := gen.MemHpa("web")
 	fresh.UID = "uid-new"
@@ -227,7 +227,7 @@ func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d state entries left after the MemHpa and its namespace were deleted", left)
 	}
-	if n := testutil.CollectAndCount(f.c.metrics.desired); n != 0 {
+	if n := testutil.CollectAndCount(f.c.monitor.desired); n != 0 {
 		t.Errorf("%d desired-replicas series left after the MemHpa was deleted", n)
 	}
 }

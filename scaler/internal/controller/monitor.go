@@ -28,8 +28,9 @@ const duplicateSeriesHelp = "Containers of a MemHpa's pods that more than one Pr
 	"(two scrape jobs of one kubelet, two agents writing into one store), each counted once at its largest figure; " +
 	"--memory-metric-selector picks one job."
 
-// Metrics are the scaler's own Prometheus metrics, served on /metrics.
-type Metrics struct {
+// Monitor holds the scaler's own Prometheus metrics, served on /metrics
+// (the memory samples it reads come from promsource).
+type Monitor struct {
 	reconciliations *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
 	queryDuration   *prometheus.HistogramVec
@@ -48,9 +49,9 @@ type Metrics struct {
 	Leader prometheus.Gauge
 }
 
-// NewMetrics registers the metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
+// NewMonitor registers the metrics with reg.
+func NewMonitor(reg prometheus.Registerer) *Monitor {
+	m := &Monitor{
 		reconciliations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "memhpa_scaler_reconciliations_total",
 			Help: "Reconciliations of MemHpas, by action (scale_up, scale_down, none) and error (spec, internal, none).",
@@ -62,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"action", "error"}),
 		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "memhpa_scaler_prometheus_query_duration_seconds",
-			Help:    "Duration of a Prometheus query (the cycle's batched one; one per MemHpa in the benchmark's per-memhpa mode), by result (success, failure).",
+			Help:    "Duration of a Prometheus query (the cycle's one), by result (success, failure).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"result"}),
 		queryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -151,12 +152,12 @@ func (l latencyMetric) Observe(_ context.Context, verb string, _ url.URL, d time
 	l.h.WithLabelValues(verb).Observe(d.Seconds())
 }
 
-func (m *Metrics) observeReconcile(action, errLabel string, d time.Duration) {
+func (m *Monitor) observeReconcile(action, errLabel string, d time.Duration) {
 	m.reconciliations.WithLabelValues(action, errLabel).Inc()
 	m.duration.WithLabelValues(action, errLabel).Observe(d.Seconds())
 }
 
-func (m *Metrics) observeQuery(d time.Duration, failure string) {
+func (m *Monitor) observeQuery(d time.Duration, failure string) {
 	result := "success"
 	if failure != "" {
 		result = "failure"
@@ -165,21 +166,21 @@ func (m *Metrics) observeQuery(d time.Duration, failure string) {
 	m.queryDuration.WithLabelValues(result).Observe(d.Seconds())
 }
 
-func (m *Metrics) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
+func (m *Monitor) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
 
 // setDesired sets the desired-replicas series of one MemHpa.
-func (m *Metrics) setDesired(ns, name string, replicas int32) {
+func (m *Monitor) setDesired(ns, name string, replicas int32) {
 	m.perMemHpa(ns, name, func() { m.desired.WithLabelValues(ns, name).Set(float64(replicas)) })
 }
 
 // setDuplicates sets the duplicated-containers series of one MemHpa.
-func (m *Metrics) setDuplicates(ns, name string, containers int) {
+func (m *Monitor) setDuplicates(ns, name string, containers int) {
 	m.perMemHpa(ns, name, func() { m.duplicates.WithLabelValues(ns, name).Set(float64(containers)) })
 }
 
 // perMemHpa runs set, which writes a series labelled with one MemHpa, and
 // remembers the MemHpa so that its series can be dropped with it.
-func (m *Metrics) perMemHpa(ns, name string, set func()) {
+func (m *Monitor) perMemHpa(ns, name string, set func()) {
 	m.seriesMu.Lock()
 	defer m.seriesMu.Unlock()
 	if m.seriesOf == nil {
@@ -190,7 +191,7 @@ func (m *Metrics) perMemHpa(ns, name string, set func()) {
 }
 
 // dropMemHpa deletes the series of one MemHpa.
-func (m *Metrics) dropMemHpa(ns, name string) {
+func (m *Monitor) dropMemHpa(ns, name string) {
 	m.seriesMu.Lock()
 	defer m.seriesMu.Unlock()
 	delete(m.seriesOf, ns+"/"+name)
@@ -200,7 +201,7 @@ func (m *Metrics) dropMemHpa(ns, name string) {
 // dropMemHpasExcept deletes the series of every MemHpa not in live (by
 // namespace/name key), so that a deleted MemHpa, or its deleted namespace,
 // leaves no series behind.
-func (m *Metrics) dropMemHpasExcept(live map[string]types.UID) {
+func (m *Monitor) dropMemHpasExcept(live map[string]types.UID) {
 	m.seriesMu.Lock()
 	defer m.seriesMu.Unlock()
 	for key, lv := range m.seriesOf {
@@ -211,7 +212,7 @@ func (m *Metrics) dropMemHpasExcept(live map[string]types.UID) {
 	}
 }
 
-func (m *Metrics) deleteSeries(ns, name string) {
+func (m *Monitor) deleteSeries(ns, name string) {
 	m.desired.DeleteLabelValues(ns, name)
 	m.duplicates.DeleteLabelValues(ns, name)
 }

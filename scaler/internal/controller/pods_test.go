@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/memhpa/memhpa/scaler/internal/benchmem"
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 )
@@ -38,7 +37,7 @@ func withRequest(name, limit, request string) gen.PodOption {
 func realistic(n int) []*corev1.Pod {
 	out := make([]*corev1.Pod, n)
 	for i := range out {
-		out[i] = benchmem.RealisticPod(i)
+		out[i] = gen.RealisticPod(i)
 	}
 	return out
 }
@@ -118,7 +117,7 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 		{
 			name:   "realistic pods",
 			pods:   realistic(3),
-			usage:  map[string]int64{benchmem.RealisticPod(0).Name: 900 << 20, benchmem.RealisticPod(1).Name: 700 << 20},
+			usage:  map[string]int64{gen.RealisticPod(0).Name: 900 << 20, gen.RealisticPod(1).Name: 700 << 20},
 			counts: calc.PodCount{Selected: 3, Counted: 2, Missing: 1},
 		},
 	} {
@@ -157,7 +156,7 @@ func TestTransformPodNeverMutatesItsInput(t *testing.T) {
 }
 
 func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
-	p := benchmem.RealisticPod(7)
+	p := gen.RealisticPod(7)
 	deleted := metav1.Now()
 	p.DeletionTimestamp = &deleted
 	p.Spec.InitContainers = []corev1.Container{gen.Sidecar("proxy", "128Mi")}

@@ -9,21 +9,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/memhpa/memhpa/scaler/internal/metrics"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
+	"github.com/memhpa/memhpa/scaler/internal/promsource"
 )
 
 // sampler runs the one batched query of a cycle and shares its answer (or its
 // error) with every MemHpa of the cycle. A MemHpa in a namespace the last
 // answer did not cover (a new one, reconciled at once) triggers a new query
-// for every namespace in play. With perMemHpa set (the benchmark's comparison
-// mode) every MemHpa sends its own query for its own pods instead.
+// for every namespace in play.
 type sampler struct {
-	source    metrics.Source
-	perMemHpa PodSource
-	clock     clock.PassiveClock
-	maxAge    time.Duration
-	metrics   *Metrics
+	source promsource.Source
+	// own, when set, answers each MemHpa from a query of its own instead:
+	// only a build with the memhpabench tag sets it, for make bench's
+	// comparison (querymode_bench.go).
+	own     func(ctx context.Context, ns string, pods []*corev1.Pod) (promquery.NamespaceSamples, error)
+	clock   clock.PassiveClock
+	maxAge  time.Duration
+	monitor *Monitor
 
 	mu         sync.Mutex
 	stale      bool
@@ -46,26 +48,12 @@ func (s *sampler) invalidate() {
 }
 
 // forMemHpa returns the samples a MemHpa of namespace ns with the given pods
-// needs: from the cycle's batched query, or, in the per-MemHpa mode, from a
-// query of its own.
+// needs: from the cycle's batched query.
 func (s *sampler) forMemHpa(ctx context.Context, ns string, pods []*corev1.Pod, inPlay func() []string) (promquery.NamespaceSamples, error) {
-	if s.perMemHpa == nil {
-		return s.inNamespace(ctx, ns, inPlay)
+	if s.own != nil {
+		return s.own(ctx, ns, pods)
 	}
-	if len(pods) == 0 {
-		return promquery.Samples{}.InNamespace(ns), nil
-	}
-	names := make([]string, len(pods))
-	for i, p := range pods {
-		names[i] = p.Name
-	}
-	start := s.clock.Now()
-	samples, err := s.perMemHpa.WorkingSetOfPods(ctx, ns, names)
-	s.observe(start, err)
-	if err != nil {
-		return promquery.NamespaceSamples{}, err
-	}
-	return samples.InNamespace(ns), nil
+	return s.inNamespace(ctx, ns, inPlay)
 }
 
 // inNamespace is get's answer for the pods of ns, split once per query.
@@ -91,9 +79,9 @@ func (s *sampler) inNamespace(ctx context.Context, ns string, inPlay func() []st
 func (s *sampler) observe(start time.Time, err error) {
 	failure := ""
 	if err != nil {
-		failure = metrics.FailureReason(err)
+		failure = promsource.FailureReason(err)
 	}
-	s.metrics.observeQuery(s.clock.Since(start), failure)
+	s.monitor.observeQuery(s.clock.Since(start), failure)
 }
 
 // getLocked returns the samples of the latest query that covered ns, querying

@@ -67,7 +67,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		case err != nil:
 			errLabel = ErrorInternal
 		}
-		c.metrics.observeReconcile(action, errLabel, c.clock.Since(start))
+		c.monitor.observeReconcile(action, errLabel, c.clock.Since(start))
 	}()
 
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
@@ -98,13 +98,13 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 
 	sc, gr, err := c.getScale(ctx, h)
 	if err != nil {
-		events.Event(h, corev1.EventTypeWarning, calc.EventFailedGetScale, err.Error())
-		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedGetScale,
+		events.Event(h, corev1.EventTypeWarning, EventFailedGetScale, err.Error())
+		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, ReasonFailedGetScale,
 			"the MemHpa controller was unable to get the target's current scale: "+err.Error())
 		h.Status.Targets = targets(nil, target)
 		return errors.Join(err, c.updateStatus(ctx, original, h))
 	}
-	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, calc.ReasonSucceededGetScale,
+	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, ReasonSucceededGetScale,
 		"the MemHpa controller was able to get the target's current scale")
 	current := sc.Spec.Replicas
 	// Until a decision is made, the status keeps the last recommendation,
@@ -127,8 +127,8 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			// Two autoscalers would fight over these pods: neither scales
 			// until a user resolves it (the HPA's AmbiguousSelector).
 			msg := fmt.Sprintf("pods by selector %v are controlled by multiple autoscalers: %v", selector, others)
-			events.Event(h, corev1.EventTypeWarning, calc.EventAmbiguousSelector, msg)
-			c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonAmbiguousSelector,
+			events.Event(h, corev1.EventTypeWarning, EventAmbiguousSelector, msg)
+			c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, ReasonAmbiguousSelector,
 				"the MemHpa's target is also scaled by another autoscaler: "+msg)
 			h.Status.Targets = targets(nil, target)
 			return c.updateStatus(ctx, original, h)
@@ -140,7 +140,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 
 	rec := calc.Decide(in, c.clock)
 	if measured {
-		c.metrics.setDuplicates(h.Namespace, h.Name, len(rec.Pods.DuplicateSeries))
+		c.monitor.setDuplicates(h.Namespace, h.Name, len(rec.Pods.DuplicateSeries))
 	}
 	c.setHistory(key, h.UID, rec.History)
 	for _, cond := range rec.Conditions {
@@ -172,7 +172,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		h.Status.LastScaleTime = &metav1.Time{Time: now}
 	}
 	h.Status.DesiredReplicas = desired
-	c.metrics.setDesired(h.Namespace, h.Name, desired)
+	c.monitor.setDesired(h.Namespace, h.Name, desired)
 	return c.updateStatus(ctx, original, h)
 }
 
@@ -225,16 +225,16 @@ func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autosca
 func (c *Controller) selectPods(ctx context.Context, h *v1alpha1.MemHpa, sc *autoscalingv1.Scale, events leaderEvents) ([]*corev1.Pod, labels.Selector, error) {
 	now := c.clock.Now()
 	if sc.Status.Selector == "" {
-		events.Event(h, corev1.EventTypeWarning, calc.EventSelectorRequired, "selector is required")
-		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonInvalidSelector,
+		events.Event(h, corev1.EventTypeWarning, EventSelectorRequired, "selector is required")
+		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, ReasonInvalidSelector,
 			"the MemHpa target's scale is missing a selector")
 		return nil, nil, specError{fmt.Errorf("the scale of %s has no selector", h.Status.Reference)}
 	}
 	selector, err := labels.Parse(sc.Status.Selector)
 	if err != nil {
-		events.Event(h, corev1.EventTypeWarning, calc.EventInvalidSelector,
+		events.Event(h, corev1.EventTypeWarning, EventInvalidSelector,
 			"couldn't convert selector into a corresponding internal selector object: "+err.Error())
-		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, calc.ReasonInvalidSelector,
+		c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, ReasonInvalidSelector,
 			"the MemHpa target's selector could not be parsed: "+err.Error())
 		return nil, nil, specError{fmt.Errorf("parse selector %q: %w", sc.Status.Selector, err)}
 	}
@@ -259,24 +259,24 @@ func (c *Controller) rescale(ctx context.Context, key string, h *v1alpha1.MemHpa
 		n := c.noteConflict(key, h.UID)
 		logger.Info("Scale changed since it was read, recomputing", "resourceVersion", sc.ResourceVersion, "conflictsInARow", n)
 		if n >= conflictsReported {
-			events.Eventf(h, corev1.EventTypeWarning, calc.EventFailedRescale, "New size: %d; reason: %s; error: %v (%d conflicts in a row)",
+			events.Eventf(h, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v (%d conflicts in a row)",
 				rec.DesiredReplicas, rec.RescaleReason, err, n)
-			c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedUpdateScale,
+			c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, ReasonFailedUpdateScale,
 				fmt.Sprintf("the MemHpa controller was unable to update the target scale: %d conflicting writes in a row: %v", n, err))
 		}
 		return errScaleConflict{fmt.Errorf("rescale %s to %d: %w", h.Status.Reference, rec.DesiredReplicas, err)}
 	}
 	if err != nil {
-		events.Eventf(h, corev1.EventTypeWarning, calc.EventFailedRescale, "New size: %d; reason: %s; error: %v",
+		events.Eventf(h, corev1.EventTypeWarning, EventFailedRescale, "New size: %d; reason: %s; error: %v",
 			rec.DesiredReplicas, rec.RescaleReason, err)
-		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, calc.ReasonFailedUpdateScale,
+		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, ReasonFailedUpdateScale,
 			"the MemHpa controller was unable to update the target scale: "+err.Error())
 		return fmt.Errorf("rescale %s to %d: %w", h.Status.Reference, rec.DesiredReplicas, err)
 	}
 	c.clearConflicts(key, h.UID)
-	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, calc.ReasonSucceededRescale,
+	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, ReasonSucceededRescale,
 		fmt.Sprintf("the MemHpa controller was able to update the target scale to %d", rec.DesiredReplicas))
-	events.Eventf(h, corev1.EventTypeNormal, calc.EventSuccessfulRescale, "New size: %d; reason: %s", rec.DesiredReplicas, rec.RescaleReason)
+	events.Eventf(h, corev1.EventTypeNormal, EventSuccessfulRescale, "New size: %d; reason: %s", rec.DesiredReplicas, rec.RescaleReason)
 	logger.Info("Rescaled", "target", h.Status.Reference, "oldReplicas", rec.CurrentReplicas, "newReplicas", rec.DesiredReplicas, "reason", rec.RescaleReason)
 	return nil
 }
@@ -295,7 +295,7 @@ func (c *Controller) updateStatus(ctx context.Context, original *v1alpha1.MemHpa
 		return fmt.Errorf("update status: %w", err)
 	}
 	if err != nil {
-		leaderEvents{ctx: ctx, recorder: c.recorder}.Event(h, corev1.EventTypeWarning, calc.EventFailedUpdateStatus, err.Error())
+		leaderEvents{ctx: ctx, recorder: c.recorder}.Event(h, corev1.EventTypeWarning, EventFailedUpdateStatus, err.Error())
 		return fmt.Errorf("update status: %w", err)
 	}
 	return nil

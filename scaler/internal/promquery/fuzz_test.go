@@ -48,7 +48,7 @@ var _ api.Client = cannedClient{}
 var statuses = []int{200, 400, 422, 500, 503, 204, 302}
 
 // FuzzPrometheusResponse feeds arbitrary bytes, as the body of the answer to
-// the scaler's query, through client_golang's decoding (what metrics.Prometheus
+// the scaler's query, through client_golang's decoding (what promsource.Prometheus
 // calls) and then Parse. Nothing may panic, and whatever comes back must keep
 // Parse's promises: a pod is either measured or rejected, never both; a
 // measured pod has a namespace and a name, every container of it a name and
@@ -90,7 +90,7 @@ func FuzzPrometheusResponse(f *testing.F) {
 		}
 		vec, ok := v.(model.Vector)
 		if !ok {
-			return // metrics.Prometheus refuses any other type with an error
+			return // promsource.Prometheus refuses any other type with an error
 		}
 		s := promquery.Parse(vec)
 		checkSamples(t, vec, s)

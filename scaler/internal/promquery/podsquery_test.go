@@ -1,3 +1,5 @@
+//go:build memhpabench
+
 package promquery
 
 import "testing"

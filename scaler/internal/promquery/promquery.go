@@ -82,17 +82,6 @@ func Query(metric string, sel Selector, namespaces []string) (string, error) {
 	return query(metric, sel, fmt.Sprintf("namespace=~%q", alternation(namespaces)))
 }
 
-// PodsQuery returns the PromQL for the working set of the named pods of one
-// namespace, in the same form as Query. It exists only for the benchmark's
-// per-MemHpa comparison (one query per MemHpa, as a naive scaler would send);
-// the scaler itself sends Query once per cycle.
-func PodsQuery(metric string, sel Selector, namespace string, pods []string) (string, error) {
-	if namespace == "" || len(pods) == 0 {
-		return "", fmt.Errorf("no pod to query")
-	}
-	return query(metric, sel, fmt.Sprintf("namespace=%q, pod=~%q", namespace, alternation(pods)))
-}
-
 // query is one vector of two parts: the largest figure of each container, and
 // (marked with FigureLabel) the number of series of each container that has
 // more than one. The second part is empty when no series is duplicated, so it

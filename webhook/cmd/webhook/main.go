@@ -15,11 +15,19 @@ import (
 	"github.com/memhpa/memhpa/webhook/internal/server"
 )
 
+// version is stamped by hack/build.sh (-X main.version).
+var version = "dev"
+
 func main() {
 	opts := server.NewOptions()
 	fs := pflag.NewFlagSet("webhook", pflag.ExitOnError)
 	opts.AddFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: a bad flag exits with status 2
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
 	cfg, err := opts.Complete()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "webhook:", err)

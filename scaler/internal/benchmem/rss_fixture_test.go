@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/memhpa/memhpa/scaler/internal/gen"
 )
 
 // PodServer stands in for the apiserver's pod collection, serving n realistic
@@ -91,7 +93,7 @@ func (s *PodServer) pods(info k8sruntime.SerializerInfo) ([][]byte, error) {
 	enc := scheme.Codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
 	out := make([][]byte, s.n)
 	for i := range out {
-		b, err := k8sruntime.Encode(enc, RealisticPod(i))
+		b, err := k8sruntime.Encode(enc, gen.RealisticPod(i))
 		if err != nil {
 			return nil, fmt.Errorf("encode pod %d: %w", i, err)
 		}
@@ -104,7 +106,7 @@ func (s *PodServer) pods(info k8sruntime.SerializerInfo) ([][]byte, error) {
 func (s *PodServer) list(w http.ResponseWriter, info k8sruntime.SerializerInfo) {
 	list := &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: listResourceVersion}, Items: make([]corev1.Pod, s.n)}
 	for i := range list.Items {
-		list.Items[i] = *RealisticPod(i)
+		list.Items[i] = *gen.RealisticPod(i)
 	}
 	body, err := k8sruntime.Encode(scheme.Codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion), list)
 	if err != nil {

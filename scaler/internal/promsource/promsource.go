@@ -1,8 +1,10 @@
-// Package metrics is the scaler's seam to Prometheus: one small interface
-// that returns the memory working set of every pod in a set of namespaces,
-// its client_golang implementation with a deadline on every query and a cap
-// on the size of every answer, and a map-driven fake for tests.
-package metrics
+// Package promsource is the scaler's source of memory samples, Prometheus
+// (not the scaler's own metrics: those are controller.Monitor). It holds one
+// small interface that returns the memory working set of every pod in a set
+// of namespaces, its client_golang implementation with a deadline on every
+// query and a cap on the size of every answer, and a map-driven fake for
+// tests.
+package promsource
 
 import (
 	"context"
@@ -120,16 +122,6 @@ func checkTokenTransport(cfg Config) error {
 // WorkingSet implements Source.
 func (p *Prometheus) WorkingSet(ctx context.Context, namespaces []string) (promquery.Samples, error) {
 	q, err := promquery.Query(p.metric, p.selector, namespaces)
-	if err != nil {
-		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
-	}
-	return p.run(ctx, q)
-}
-
-// WorkingSetOfPods runs one query for the named pods of one namespace: the
-// benchmark's per-MemHpa comparison mode (--prometheus-query-mode=per-memhpa).
-func (p *Prometheus) WorkingSetOfPods(ctx context.Context, namespace string, pods []string) (promquery.Samples, error) {
-	q, err := promquery.PodsQuery(p.metric, p.selector, namespace, pods)
 	if err != nil {
 		return promquery.Samples{}, fmt.Errorf("build prometheus query: %w", err)
 	}

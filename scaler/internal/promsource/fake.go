@@ -1,4 +1,4 @@
-package metrics
+package promsource
 
 import (
 	"context"
@@ -113,20 +113,4 @@ func (f *Fake) answer(match func(promquery.Key) bool) promquery.Samples {
 		}
 	}
 	return promquery.Parse(vec)
-}
-
-// WorkingSetOfPods implements the per-MemHpa query of the benchmark's
-// comparison mode; it is recorded in Queries as namespace/pod names.
-func (f *Fake) WorkingSetOfPods(_ context.Context, namespace string, pods []string) (promquery.Samples, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	q := []string{}
-	for _, p := range pods {
-		q = append(q, namespace+"/"+p)
-	}
-	f.queries = append(f.queries, q)
-	if f.err != nil {
-		return promquery.Samples{}, f.err
-	}
-	return f.answer(func(k promquery.Key) bool { return k.Namespace == namespace && slices.Contains(pods, k.Pod) }), nil
 }

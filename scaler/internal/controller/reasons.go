@@ -1,0 +1,34 @@
+package controller
+
+// Condition and event reasons of the controller's own I/O: reading and
+// writing the target's /scale, reading its selector, writing the status.
+// The reasons the decision produces are calc's (calc/reasons.go). Where the
+// meaning is the HPA's, the word is the HPA's
+// (kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go).
+const (
+	// ReasonSucceededGetScale (AbleToScale=True): the target's /scale was read.
+	ReasonSucceededGetScale = "SucceededGetScale"
+	// ReasonFailedGetScale (AbleToScale=False): it could not be read.
+	ReasonFailedGetScale = "FailedGetScale"
+	// ReasonSucceededRescale (AbleToScale=True): the new size was written.
+	ReasonSucceededRescale = "SucceededRescale"
+	// ReasonFailedUpdateScale (AbleToScale=False): it could not be written.
+	ReasonFailedUpdateScale = "FailedUpdateScale"
+	// ReasonInvalidSelector (ScalingActive=False): the target's /scale has no
+	// selector, or one that does not parse.
+	ReasonInvalidSelector = "InvalidSelector"
+	// ReasonAmbiguousSelector (ScalingActive=False): another autoscaler
+	// selects the same pods.
+	ReasonAmbiguousSelector = "AmbiguousSelector"
+)
+
+// Event reasons of the controller's I/O, the HPA's.
+const (
+	EventSuccessfulRescale  = "SuccessfulRescale"
+	EventFailedRescale      = "FailedRescale"
+	EventFailedGetScale     = "FailedGetScale"
+	EventSelectorRequired   = "SelectorRequired"
+	EventInvalidSelector    = "InvalidSelector"
+	EventAmbiguousSelector  = "AmbiguousSelector"
+	EventFailedUpdateStatus = "FailedUpdateStatus"
+)
