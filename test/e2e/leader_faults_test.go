@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -157,6 +158,10 @@ func requireEachRescaleOnce(t *testing.T, ns string, w *replicaChanges, eventsBe
 // replica was left a zombie (with the old scaler, the one that lost the lease
 // never campaigned again, so nothing took over).
 func TestAPIServerPausedPastRenewDeadline(t *testing.T) {
+	// A paused kube-apiserver leaves its control plane unfit for the tests
+	// that follow (new pods stay unscheduled or unseen by kwok), so this test
+	// pauses one of its own.
+	useOwnEnvironment(t)
 	names := []string{"scaler-pause-a", "scaler-pause-b"}
 	ns := newNamespace(t, "e2e-lepause")
 	autoscaledApp(t, ns)
@@ -284,4 +289,34 @@ func waitPrometheusSees(t *testing.T, ns, quantity string) time.Time {
 		t.Fatalf("Prometheus never saw %s for the pods of %s/%s (last %s): %v", quantity, ns, appName, last, err)
 	}
 	return time.Now()
+}
+
+// useOwnEnvironment starts a control plane for this test alone and makes the
+// package's helpers use it until the test ends; the shared one is restored
+// afterwards. For tests that damage their control plane.
+func useOwnEnvironment(t *testing.T) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "memhpa-e2e-own-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := harness.Start(testCtx(t), harness.Options{Dir: dir, Nodes: 2})
+	if err != nil {
+		t.Fatalf("start a control plane of the test's own: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := own.Stop(context.Background()); err != nil {
+			t.Errorf("stop the test's own control plane: %v", err)
+		}
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		} else {
+			t.Logf("logs of the test's own control plane kept in %s/logs", dir)
+		}
+	})
+	shared := env
+	env = own
+	// Registered after Stop, so run before it: the test's other cleanups
+	// (scalers, namespaces) run first, on the own environment.
+	t.Cleanup(func() { env = shared })
 }
