@@ -14,17 +14,21 @@ import (
 	"github.com/memhpa/memhpa/test/harness"
 )
 
-// testOnlyPackages are the internal packages that no binary links, each with
-// why it cannot be a _test.go file.
+// testOnlyPackages are the packages of webhook/ and scaler/ that no binary
+// links, each with why it cannot be a _test.go file.
 var testOnlyPackages = map[string]string{
-	"scaler/internal/gen": "test builders shared by the tests of calc and controller: another package cannot import a _test.go file",
+	"scaler/internal/gen":                                                       "pod builders shared by the tests of calc, controller and benchmem: another package cannot import a _test.go file",
+	"webhook/testing/memhpagen":                                                 "MemHpa builders shared by the tests of the webhook and the scaler (two modules), outside pkg/ so that they are no part of the API",
+	"webhook/pkg/generated/clientset/versioned/fake":                            "client-gen's fake clientset, generated with the clientset for its users' tests",
+	"webhook/pkg/generated/clientset/versioned/typed/autoscaling/v1alpha1/fake": "client-gen's fake typed client, part of the fake clientset",
 }
 
-// TestEveryInternalPackageIsInABinary: an internal package of webhook/ or
-// scaler/ is linked into one of the binaries (issue 12: no product file
-// exists only for benchmarks or tests). What exists for make bench is a
-// _test.go file, or a file behind the memhpabench build tag.
-func TestEveryInternalPackageIsInABinary(t *testing.T) {
+// TestEveryPackageIsInABinary: a package of webhook/ or scaler/ is linked
+// into one of the binaries (issue 12: no product file exists only for
+// benchmarks or tests, and test builders are not under the API's pkg/ path).
+// What exists for make bench is a _test.go file, or a file behind the
+// memhpabench build tag.
+func TestEveryPackageIsInABinary(t *testing.T) {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +54,8 @@ func TestEveryInternalPackageIsInABinary(t *testing.T) {
 			}
 			if _, ok := imports[dir]; !ok {
 				imports[dir] = []string{}
-				if f.Name.Name == "main" || !strings.Contains(dir, "/internal/") {
-					roots = append(roots, dir) // a binary, or an importable package of pkg/
+				if f.Name.Name == "main" {
+					roots = append(roots, dir)
 				}
 			}
 			for _, imp := range f.Imports {
