@@ -415,7 +415,8 @@ func TestTargetProblems(t *testing.T) {
 		{
 			name: "invalid apiVersion", memhpa: memhpa("web", memhpagen.WithRef("a/b/c", "Deployment", "web")),
 			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
-			event:     "Warning FailedGetScale invalid API version", specError: true,
+			// An unparsable version is a group no mapper knows (v1alpha1.TargetGroupKind).
+			event: "Warning FailedGetScale unable to determine the resource for kind Deployment.a/b/c", specError: true,
 		},
 		{
 			name: "scale without a selector", memhpa: memhpa("web"),
