@@ -1,11 +1,13 @@
 package docs
 
 import (
+	"go/ast"
 	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,4 +117,60 @@ func benchOnly(t *testing.T, path string) bool {
 		}
 	}
 	return false
+}
+
+// deploymentManifest matches a YAML document of kind Deployment (a MemHpa's
+// scaleTargetRef names the kind indented or inline, so it does not match).
+var deploymentManifest = regexp.MustCompile(`(?m)^kind:\s*Deployment\s*$`)
+
+// TestOneWorkloadBuilder: the kwok Deployments of the e2e tests, the demo and
+// the bench come from harness.Workload (issue 12 item 2), so outside
+// test/harness no Go file writes an apps/v1 Deployment literal or a
+// "kind: Deployment" manifest of its own.
+func TestOneWorkloadBuilder(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range goPackages(t, root) {
+		if !strings.HasPrefix(dir, "test/") || dir == "test/harness" {
+			continue
+		}
+		files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apps := map[string]bool{} // the names this file gives k8s.io/api/apps/v1
+			for _, imp := range f.Imports {
+				if p, _ := strconv.Unquote(imp.Path.Value); p == "k8s.io/api/apps/v1" {
+					name := "v1"
+					if imp.Name != nil {
+						name = imp.Name.Name
+					}
+					apps[name] = true
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CompositeLit:
+					if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Deployment" {
+						if x, ok := sel.X.(*ast.Ident); ok && apps[x.Name] {
+							t.Errorf("%s: a Deployment literal: build it with harness.Workload", fset.Position(n.Pos()))
+						}
+					}
+				case *ast.BasicLit:
+					if v, err := strconv.Unquote(n.Value); n.Kind == token.STRING && err == nil && deploymentManifest.MatchString(v) {
+						t.Errorf("%s: a Deployment manifest: write it with harness.Workload{...}.YAML()", fset.Position(n.Pos()))
+					}
+				}
+				return true
+			})
+		}
+	}
 }
