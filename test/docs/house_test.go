@@ -86,7 +86,7 @@ func TestEveryPackageIsInABinary(t *testing.T) {
 	slices.Sort(unlinked)
 	for _, dir := range unlinked {
 		if _, ok := testOnlyPackages[dir]; !ok {
-			t.Errorf("%s has non-test files that no binary links: make them _test.go files (or put them behind the memhpabench tag)", dir)
+			t.Errorf("%s has non-test files that no binary links: make them _test.go files, put them behind the memhpabench tag, or (test builders several packages share, outside pkg/) list it in testOnlyPackages with why", dir)
 		}
 	}
 	for dir := range testOnlyPackages {
