@@ -1,11 +1,13 @@
 package docs
 
 import (
+	"go/ast"
 	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,17 +16,21 @@ import (
 	"github.com/memhpa/memhpa/test/harness"
 )
 
-// testOnlyPackages are the internal packages that no binary links, each with
-// why it cannot be a _test.go file.
+// testOnlyPackages are the packages of webhook/ and scaler/ that no binary
+// links, each with why it cannot be a _test.go file.
 var testOnlyPackages = map[string]string{
-	"scaler/internal/gen": "test builders shared by the tests of calc and controller: another package cannot import a _test.go file",
+	"scaler/internal/gen":                                                       "pod builders shared by the tests of calc, controller and benchmem: another package cannot import a _test.go file",
+	"webhook/testing/memhpagen":                                                 "MemHpa builders shared by the tests of the webhook and the scaler (two modules), outside pkg/ so that they are no part of the API",
+	"webhook/pkg/generated/clientset/versioned/fake":                            "client-gen's fake clientset, generated with the clientset for its users' tests",
+	"webhook/pkg/generated/clientset/versioned/typed/autoscaling/v1alpha1/fake": "client-gen's fake typed client, part of the fake clientset",
 }
 
-// TestEveryInternalPackageIsInABinary: an internal package of webhook/ or
-// scaler/ is linked into one of the binaries (issue 12: no product file
-// exists only for benchmarks or tests). What exists for make bench is a
-// _test.go file, or a file behind the memhpabench build tag.
-func TestEveryInternalPackageIsInABinary(t *testing.T) {
+// TestEveryPackageIsInABinary: a package of webhook/ or scaler/ is linked
+// into one of the binaries (issue 12: no product file exists only for
+// benchmarks or tests, and test builders are not under the API's pkg/ path).
+// What exists for make bench is a _test.go file, or a file behind the
+// memhpabench build tag.
+func TestEveryPackageIsInABinary(t *testing.T) {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +56,8 @@ func TestEveryInternalPackageIsInABinary(t *testing.T) {
 			}
 			if _, ok := imports[dir]; !ok {
 				imports[dir] = []string{}
-				if f.Name.Name == "main" || !strings.Contains(dir, "/internal/") {
-					roots = append(roots, dir) // a binary, or an importable package of pkg/
+				if f.Name.Name == "main" {
+					roots = append(roots, dir)
 				}
 			}
 			for _, imp := range f.Imports {
@@ -80,7 +86,7 @@ func TestEveryInternalPackageIsInABinary(t *testing.T) {
 	slices.Sort(unlinked)
 	for _, dir := range unlinked {
 		if _, ok := testOnlyPackages[dir]; !ok {
-			t.Errorf("%s has non-test files that no binary links: make them _test.go files (or put them behind the memhpabench tag)", dir)
+			t.Errorf("%s has non-test files that no binary links: make them _test.go files, put them behind the memhpabench tag, or (test builders several packages share, outside pkg/) list it in testOnlyPackages with why", dir)
 		}
 	}
 	for dir := range testOnlyPackages {
@@ -111,4 +117,60 @@ func benchOnly(t *testing.T, path string) bool {
 		}
 	}
 	return false
+}
+
+// deploymentManifest matches a YAML document of kind Deployment (a MemHpa's
+// scaleTargetRef names the kind indented or inline, so it does not match).
+var deploymentManifest = regexp.MustCompile(`(?m)^kind:\s*Deployment\s*$`)
+
+// TestOneWorkloadBuilder: the kwok Deployments of the e2e tests, the demo and
+// the bench come from harness.Workload (issue 12 item 2), so outside
+// test/harness no Go file writes an apps/v1 Deployment literal or a
+// "kind: Deployment" manifest of its own.
+func TestOneWorkloadBuilder(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range goPackages(t, root) {
+		if !strings.HasPrefix(dir, "test/") || dir == "test/harness" {
+			continue
+		}
+		files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apps := map[string]bool{} // the names this file gives k8s.io/api/apps/v1
+			for _, imp := range f.Imports {
+				if p, _ := strconv.Unquote(imp.Path.Value); p == "k8s.io/api/apps/v1" {
+					name := "v1"
+					if imp.Name != nil {
+						name = imp.Name.Name
+					}
+					apps[name] = true
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CompositeLit:
+					if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Deployment" {
+						if x, ok := sel.X.(*ast.Ident); ok && apps[x.Name] {
+							t.Errorf("%s: a Deployment literal: build it with harness.Workload", fset.Position(n.Pos()))
+						}
+					}
+				case *ast.BasicLit:
+					if v, err := strconv.Unquote(n.Value); n.Kind == token.STRING && err == nil && deploymentManifest.MatchString(v) {
+						t.Errorf("%s: a Deployment manifest: write it with harness.Workload{...}.YAML()", fset.Position(n.Pos()))
+					}
+				}
+				return true
+			})
+		}
+	}
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -51,16 +51,11 @@ func recAt(replicas int32, ago time.Duration) Sample {
 	return Sample{Replicas: replicas, At: now.Add(-ago)}
 }
 
-func spec(opts ...gen.MemHpaOption) v1alpha1.MemHpaSpec { return gen.MemHpa("web", opts...).Spec }
-
-func behavior(up, down *v1alpha1.MemHpaScalingRules) gen.MemHpaOption {
-	return gen.WithBehavior(&v1alpha1.MemHpaBehavior{ScaleUp: up, ScaleDown: down})
-}
-
-func withTolerance(r *v1alpha1.MemHpaScalingRules, q string) *v1alpha1.MemHpaScalingRules {
-	t := resource.MustParse(q)
-	r.Tolerance = &t
-	return r
+// spec is the spec of a MemHpa on Deployment "web" with minReplicas 1 and
+// targetUtilizationPercentage 80 set (why: the rows' arithmetic is written
+// against them, not against whatever the defaults are), then opts.
+func spec(opts ...memhpagen.Option) v1alpha1.MemHpaSpec {
+	return memhpagen.MemHpa("web", append([]memhpagen.Option{memhpagen.WithMin(1), memhpagen.WithTarget(80)}, opts...)...).Spec
 }
 
 type want struct {
@@ -93,13 +88,13 @@ func TestDecide(t *testing.T) {
 			want: want{desired: 0, util: -1, conditions: map[string]string{ConditionScalingActive: ReasonScalingDisabled}},
 		},
 		{
-			name: "above max is clamped without metrics", spec: spec(gen.WithMax(10)), current: 12,
+			name: "above max is clamped without metrics", spec: spec(memhpagen.WithMax(10)), current: 12,
 			pods: web(3), err: errors.New("prometheus down"),
 			// No ScalingLimited on this branch, as in the HPA (TestHPAParity).
 			want: want{desired: 10, util: -1, rescaleReason: RescaleAboveMax},
 		},
 		{
-			name: "below min is clamped without metrics", spec: spec(gen.WithMin(3)), current: 1,
+			name: "below min is clamped without metrics", spec: spec(memhpagen.WithMin(3)), current: 1,
 			pods: web(1), err: errors.New("prometheus down"),
 			want: want{desired: 3, util: -1, rescaleReason: RescaleBelowMin},
 		},
@@ -129,7 +124,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "a container with neither limit nor request stops scaling", spec: spec(), current: 2,
-			pods:  append(web(1), gen.Pod("web-1", gen.Containers(gen.Container("app", "1000", ""), gen.Container("log", "", "")))),
+			pods:  append(web(1), gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("log", "", "")))),
 			usage: use(2000, 2000),
 			want: want{desired: 2, util: -1, conditions: map[string]string{ConditionScalingActive: ReasonMissingMemoryLimit},
 				warnings: []string{ReasonMissingMemoryLimit, EventFailedComputeMetricsReplicas}},
@@ -165,12 +160,12 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "per-direction tolerance from behavior: scaleUp 0.05 acts at 86 %", current: 3, pods: web(3), usage: use(860, 860, 860),
-			spec: spec(behavior(withTolerance(gen.Rules(nil, ""), "0.05"), nil)),
+			spec: spec(memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Tolerance("0.05")), nil)),
 			want: want{desired: 4, metric: 4, util: 86},
 		},
 		{
 			name: "per-direction tolerance from behavior: scaleDown 0.3 holds at 60 %", current: 3, pods: web(3), usage: use(600, 600, 600),
-			spec: spec(behavior(nil, withTolerance(gen.Rules(new(int32(0)), ""), "300m"))), history: old(3),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(0), memhpagen.Tolerance("300m")))), history: old(3),
 			want: want{desired: 3, metric: 3, util: 60},
 		},
 		{
@@ -198,13 +193,13 @@ func TestDecide(t *testing.T) {
 			want: want{desired: 4, metric: 4, util: 100},
 		},
 		{
-			name: "scale-up with a missing pod: ceil(1.5 × 4) = 6", spec: spec(gen.WithTarget(50)), current: 4, pods: web(4),
+			name: "scale-up with a missing pod: ceil(1.5 × 4) = 6", spec: spec(memhpagen.WithTarget(50)), current: 4, pods: web(4),
 			usage: use(1000, 1000, 1000, -1),
 			// 100 % of 50 → 2; filled: 75 % → 1.5 over 4 pods.
 			want: want{desired: 6, metric: 6, util: 100, rescaleReason: RescaleAboveTarget},
 		},
 		{
-			name: "scale-up counts pending pods at 0 %: ceil(1.32 × 3) = 4", spec: spec(gen.WithTarget(50)), current: 3,
+			name: "scale-up counts pending pods at 0 %: ceil(1.32 × 3) = 4", spec: spec(memhpagen.WithTarget(50)), current: 3,
 			pods: append(web(2), gen.Pod("web-2", gen.WithPhase(corev1.PodPending))), usage: use(1000, 1000),
 			// 100 % of 50 → 2; with the pending pod at 0: 66 % → 1.32 over 3 pods.
 			want: want{desired: 4, metric: 4, util: 100, counts: &PodCount{Selected: 3, Counted: 2, Pending: 1}},
@@ -235,19 +230,19 @@ func TestDecide(t *testing.T) {
 		// Which limit.
 		{
 			name: "restartable init containers add their limit, other init containers do not", spec: spec(), current: 2,
-			pods:  web(2, gen.Containers(gen.Container("app", "600", "")), gen.InitContainers(gen.Sidecar("proxy", "400"), gen.Container("migrate", "", ""))),
+			pods:  web(2, gen.Containers(memhpagen.Container("app", "600", "")), gen.InitContainers(memhpagen.Sidecar("proxy", "400"), memhpagen.Container("migrate", "", ""))),
 			usage: use(800, 800),
 			want:  want{desired: 2, metric: 2, util: 80},
 		},
 		{
 			name: "a pod-level limit wins over the containers'", spec: spec(), current: 2,
-			pods:  web(2, gen.PodLimit("2000"), gen.Containers(gen.Container("app", "", ""))),
+			pods:  web(2, gen.PodLimit("2000"), gen.Containers(memhpagen.Container("app", "", ""))),
 			usage: use(1600, 1600),
 			want:  want{desired: 2, metric: 2, util: 80},
 		},
 		{
 			name: "a container without a limit counts with its request, and says so", spec: spec(), current: 2,
-			pods:  web(2, gen.Containers(gen.Container("app", "600", ""), gen.Container("log", "", "400"))),
+			pods:  web(2, gen.Containers(memhpagen.Container("app", "600", ""), memhpagen.Container("log", "", "400"))),
 			usage: use(1000, 1000),
 			want: want{desired: 3, metric: 3, util: 100, warnings: []string{ReasonMemoryRequestAsLimit},
 				counts: &PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"web-0/log", "web-1/log"}}},
@@ -291,77 +286,77 @@ func TestDecide(t *testing.T) {
 			want:    want{desired: 2, metric: 2, util: 40, conditions: map[string]string{ConditionAbleToScale: ReasonReadyForNewScale}},
 		},
 		{
-			name: "scale-up is capped at max(2 × current, 4): 4 from 2", spec: spec(gen.WithMax(100)), current: 2, pods: web(2),
+			name: "scale-up is capped at max(2 × current, 4): 4 from 2", spec: spec(memhpagen.WithMax(100)), current: 2, pods: web(2),
 			usage: use(5000, 5000),
 			want: want{desired: 4, metric: 13, util: 500, rescaleReason: RescaleAboveTarget,
 				conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
-			name: "scale-up is capped at max(2 × current, 4): 10 from 5", spec: spec(gen.WithMax(100)), current: 5, pods: web(5),
+			name: "scale-up is capped at max(2 × current, 4): 10 from 5", spec: spec(memhpagen.WithMax(100)), current: 5, pods: web(5),
 			usage: use(5000, 5000, 5000, 5000, 5000),
 			want:  want{desired: 10, metric: 32, util: 500, conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
-			name: "maxReplicas below the cap", spec: spec(gen.WithMax(3)), current: 2, pods: web(2), usage: use(5000, 5000),
+			name: "maxReplicas below the cap", spec: spec(memhpagen.WithMax(3)), current: 2, pods: web(2), usage: use(5000, 5000),
 			want: want{desired: 3, metric: 13, util: 500, conditions: map[string]string{ConditionScalingLimited: ReasonTooManyReplicas}},
 		},
 		{
-			name: "minReplicas", spec: spec(gen.WithMin(2)), current: 3, pods: web(3), usage: use(100, 100, 100), history: old(3),
+			name: "minReplicas", spec: spec(memhpagen.WithMin(2)), current: 3, pods: web(3), usage: use(100, 100, 100), history: old(3),
 			want: want{desired: 2, metric: 1, util: 10, conditions: map[string]string{ConditionScalingLimited: ReasonTooFewReplicas}},
 		},
 		// Normalisation with behavior: the autoscaling/v2 semantics.
 		{
-			name: "default scale-up policies: max(+4, +100 %) per 15 s", spec: spec(gen.WithMax(100), behavior(nil, nil)), current: 10,
+			name: "default scale-up policies: max(+4, +100 %) per 15 s", spec: spec(memhpagen.WithMax(100), memhpagen.WithBehavior(nil, nil)), current: 10,
 			pods: web(10), usage: use(3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000),
 			want: want{desired: 20, metric: 38, util: 300, conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
 			name: "selectPolicy Min picks the smallest change", current: 10,
-			spec: spec(gen.WithMax(100), behavior(gen.Rules(nil, autoscalingv2.MinChangePolicySelect), nil)),
+			spec: spec(memhpagen.WithMax(100), memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Select(autoscalingv2.MinChangePolicySelect)), nil)),
 			pods: web(10), usage: use(3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000),
 			want: want{desired: 14, metric: 38, util: 300, conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
 			name: "selectPolicy Disabled forbids scaling up", current: 3,
-			spec: spec(behavior(gen.Rules(nil, autoscalingv2.DisabledPolicySelect), nil)),
+			spec: spec(memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Select(autoscalingv2.DisabledPolicySelect)), nil)),
 			pods: web(3), usage: use(1000, 1000, 1000),
 			want: want{desired: 3, metric: 4, util: 100, conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
 			name: "selectPolicy Disabled forbids scaling down", current: 4,
-			spec: spec(behavior(nil, gen.Rules(new(int32(0)), autoscalingv2.DisabledPolicySelect))),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(0), memhpagen.Select(autoscalingv2.DisabledPolicySelect)))),
 			pods: web(4), usage: use(100, 100, 100, 100),
 			want: want{desired: 4, metric: 1, util: 10, conditions: map[string]string{ConditionScalingLimited: ReasonScaleDownLimit}},
 		},
 		{
 			name: "Pods policy counts the rescales of its period: +4 per 60 s already used", current: 8,
-			spec: spec(gen.WithMax(100), behavior(gen.Rules(nil, "", gen.PodsPolicy(4, 60)), nil)),
+			spec: spec(memhpagen.WithMax(100), memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 60))), nil)),
 			pods: web(8), usage: use(2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000),
 			history: History{ScaleUps: []Change{{Replicas: 4, At: now.Add(-30 * time.Second)}}},
 			want:    want{desired: 8, metric: 20, util: 200, conditions: map[string]string{ConditionScalingLimited: ReasonScaleUpLimit}},
 		},
 		{
 			name: "Pods policy: a rescale older than the period no longer counts", current: 8,
-			spec: spec(gen.WithMax(100), behavior(gen.Rules(nil, "", gen.PodsPolicy(4, 60)), nil)),
+			spec: spec(memhpagen.WithMax(100), memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 60))), nil)),
 			pods: web(8), usage: use(2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000),
 			history: History{ScaleUps: []Change{{Replicas: 4, At: now.Add(-90 * time.Second)}}},
 			want:    want{desired: 12, metric: 20, util: 200},
 		},
 		{
 			name: "Percent scale-up rounds up: 150 % of 3 → 5", current: 3,
-			spec: spec(gen.WithMax(100), behavior(gen.Rules(nil, "", gen.PercentPolicy(50, 60)), nil)),
+			spec: spec(memhpagen.WithMax(100), memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 50, 60))), nil)),
 			pods: web(3), usage: use(5000, 5000, 5000),
 			want: want{desired: 5, metric: 19, util: 500},
 		},
 		{
 			name: "Percent scale-down truncates: 50 % of 5 → 2", current: 5,
-			spec: spec(behavior(nil, gen.Rules(new(int32(0)), "", gen.PercentPolicy(50, 60)))),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(0), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 50, 60))))),
 			pods: web(5), usage: use(10, 10, 10, 10, 10),
 			want: want{desired: 2, metric: 1, util: 1, conditions: map[string]string{ConditionScalingLimited: ReasonScaleDownLimit}},
 		},
 		{
 			name: "Percent scale-down measured from the size at the start of the period", current: 10,
-			spec: spec(behavior(nil, gen.Rules(new(int32(0)), "", gen.PercentPolicy(50, 60)))),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(0), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 50, 60))))),
 			pods: web(10), usage: use(10, 10, 10, 10, 10, 10, 10, 10, 10, 10),
 			history: History{ScaleDowns: []Change{{Replicas: 10, At: now.Add(-30 * time.Second)}}},
 			// Started the period at 20: 50 % of 20 = 10 = current, no further scale-down.
@@ -369,25 +364,25 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "Pods scale-down with selectPolicy Min", current: 10,
-			spec: spec(behavior(nil, gen.Rules(new(int32(0)), autoscalingv2.MinChangePolicySelect, gen.PodsPolicy(3, 60), gen.PercentPolicy(50, 60)))),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(0), memhpagen.Select(autoscalingv2.MinChangePolicySelect), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 3, 60), memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 50, 60))))),
 			pods: web(10), usage: use(10, 10, 10, 10, 10, 10, 10, 10, 10, 10),
 			want: want{desired: 7, metric: 1, util: 1},
 		},
 		{
 			name: "behavior without scaleDown window uses the flag's window", current: 4,
-			spec: spec(behavior(nil, nil)), pods: web(4), usage: use(400, 400, 400, 400),
+			spec: spec(memhpagen.WithBehavior(nil, nil)), pods: web(4), usage: use(400, 400, 400, 400),
 			history: History{Recommendations: []Sample{recAt(4, 4*time.Minute)}},
 			want:    want{desired: 4, metric: 2, util: 40, conditions: map[string]string{ConditionAbleToScale: ReasonScaleDownStabilized}},
 		},
 		{
 			name: "scaleDown window of 60 s lets a 2-minute-old recommendation go", current: 4,
-			spec: spec(behavior(nil, gen.Rules(new(int32(60)), ""))), pods: web(4), usage: use(400, 400, 400, 400),
+			spec: spec(memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(60)))), pods: web(4), usage: use(400, 400, 400, 400),
 			history: History{Recommendations: []Sample{recAt(4, 2*time.Minute)}},
 			want:    want{desired: 2, metric: 2, util: 40, conditions: map[string]string{ConditionAbleToScale: ReasonReadyForNewScale}},
 		},
 		{
 			name: "scaleUp window applies the lowest recent recommendation", current: 3,
-			spec: spec(behavior(gen.Rules(new(int32(60)), ""), nil)), pods: web(3), usage: use(1200, 1200, 1200),
+			spec: spec(memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(60)), nil)), pods: web(3), usage: use(1200, 1200, 1200),
 			history: History{Recommendations: []Sample{recAt(3, 30*time.Second)}},
 			want:    want{desired: 3, metric: 5, util: 120, conditions: map[string]string{ConditionAbleToScale: ReasonScaleUpStabilized}},
 		},
@@ -514,7 +509,7 @@ func TestStabilisationOverTime(t *testing.T) {
 
 func TestRecordRescale(t *testing.T) {
 	b := &v1alpha1.MemHpaBehavior{
-		ScaleUp: gen.Rules(nil, "", gen.PodsPolicy(4, 60), gen.PercentPolicy(100, 120)),
+		ScaleUp: memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 60), memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 100, 120))),
 	}
 	h := History{ScaleUps: []Change{{Replicas: 1, At: now.Add(-3 * time.Minute)}, {Replicas: 2, At: now.Add(-time.Minute)}}}
 	for _, tc := range []struct {

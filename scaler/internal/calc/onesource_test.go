@@ -12,9 +12,11 @@ import (
 
 // TestSpecDefaultsHaveOneSource: the meaning of an unset field of a MemHpa's
 // spec is v1alpha1's (EffectiveMinReplicas, EffectiveTargetUtilizationPercentage,
-// TargetAPIVersion), so that the scaler, the webhook and the CRD cannot drift
-// apart (issue 12 item 3). No file of the scaler derives it again: none
-// compares those fields with nil or an empty string, or declares a Default.
+// TargetAPIVersion, TargetGroupKind), so that the scaler, the webhook and the
+// CRD cannot drift apart (issue 12 item 3). No file of the scaler derives it
+// again: none compares those fields with nil or an empty string, declares a
+// Default, or parses a group/version (a scale target's group is
+// TargetGroupKind's).
 func TestSpecDefaultsHaveOneSource(t *testing.T) {
 	defaulted := map[string]bool{"MinReplicas": true, "TargetUtilizationPercentage": true, "APIVersion": true}
 	fset := token.NewFileSet()
@@ -37,6 +39,10 @@ func TestSpecDefaultsHaveOneSource(t *testing.T) {
 					if ok && defaulted[sel.Sel.Name] && isUnset(pair[1]) {
 						t.Errorf("%s: %s compared with its zero value: use v1alpha1's Effective*/TargetAPIVersion", fset.Position(n.Pos()), sel.Sel.Name)
 					}
+				}
+			case *ast.SelectorExpr:
+				if n.Sel.Name == "ParseGroupVersion" {
+					t.Errorf("%s: ParseGroupVersion: a scale target's group and kind are v1alpha1.TargetGroupKind's", fset.Position(n.Pos()))
 				}
 			case *ast.ValueSpec:
 				for _, name := range n.Names {

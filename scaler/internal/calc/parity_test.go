@@ -6,11 +6,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // TestScaleUpCapHoldsForThePeriod reconciles one MemHpa several times within
@@ -24,7 +26,7 @@ func TestScaleUpCapHoldsForThePeriod(t *testing.T) {
 	clk := clocktesting.NewFakePassiveClock(now)
 	// Two pods at 100 % of their limit against a 25 % target: memory asks
 	// for 4× the replicas.
-	s := spec(gen.WithTarget(25), gen.WithMax(100))
+	s := spec(memhpagen.WithTarget(25), memhpagen.WithMax(100))
 	h := History{}
 	current := int32(2)
 	var sizes []int32
@@ -67,8 +69,8 @@ func TestHPAParity(t *testing.T) {
 		// scale-up 5 minutes ago still counts in the size at the start of the
 		// scale-down period (the HPA's calculateScaleDownLimitWithBehaviors).
 		b := &v1alpha1.MemHpaBehavior{
-			ScaleUp:   gen.Rules(nil, "", gen.PodsPolicy(4, 15)),
-			ScaleDown: gen.Rules(new(int32(0)), "", gen.PodsPolicy(1, 600)),
+			ScaleUp:   memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 15))),
+			ScaleDown: memhpagen.Rules(memhpagen.Window(0), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 1, 600))),
 		}
 		h := History{ScaleUps: []Change{{Replicas: 4, At: now.Add(-5 * time.Minute)}}}
 		got := RecordRescale(h, b, DefaultConfig(), now, 8, 9)
@@ -81,7 +83,7 @@ func TestHPAParity(t *testing.T) {
 			name    string
 			current int32
 		}{{"above max", 12}, {"below min", 1}} {
-			rec := Decide(Input{Spec: spec(gen.WithMin(3), gen.WithMax(10)), CurrentReplicas: tc.current, Pods: web(3), Config: DefaultConfig()},
+			rec := Decide(Input{Spec: spec(memhpagen.WithMin(3), memhpagen.WithMax(10)), CurrentReplicas: tc.current, Pods: web(3), Config: DefaultConfig()},
 				clocktesting.NewFakePassiveClock(now))
 			for _, c := range rec.Conditions {
 				if c.Type == ConditionScalingLimited {
@@ -106,7 +108,7 @@ func TestHPAParity(t *testing.T) {
 		}
 	})
 	t.Run("ignored pods are not asked for a limit (on purpose, docs/decisions.md)", func(t *testing.T) {
-		failed := gen.Pod("web-2", gen.WithPhase(corev1.PodFailed), gen.Containers(gen.Container("app", "", "")))
+		failed := gen.Pod("web-2", gen.WithPhase(corev1.PodFailed), gen.Containers(memhpagen.Container("app", "", "")))
 		rec := Decide(Input{Spec: spec(), CurrentReplicas: 3, Pods: append(web(2), failed), Usage: use(800, 800), Config: DefaultConfig()},
 			clocktesting.NewFakePassiveClock(now))
 		if !rec.Recommended || rec.Pods.Ignored != 1 {

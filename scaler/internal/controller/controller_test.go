@@ -35,6 +35,7 @@ import (
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 var start = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -57,7 +58,7 @@ type target struct {
 
 func (t *target) scale(name string) *autoscalingv1.Scale {
 	return &autoscalingv1.Scale{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gen.Namespace, ResourceVersion: strconv.Itoa(t.rv)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: memhpagen.Namespace, ResourceVersion: strconv.Itoa(t.rv)},
 		Spec:       autoscalingv1.ScaleSpec{Replicas: t.replicas},
 		Status:     autoscalingv1.ScaleStatus{Replicas: t.replicas, Selector: t.selector},
 	}
@@ -156,6 +157,15 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 	return f
 }
 
+// memhpa is a MemHpa named name on Deployment "web" with minReplicas 1,
+// targetUtilizationPercentage 80 and generation 1 set, as the scaler reads one
+// that the webhook defaulted and the apiserver created (why: the rows are
+// written against those values), then opts.
+func memhpa(name string, opts ...memhpagen.Option) *v1alpha1.MemHpa {
+	base := []memhpagen.Option{memhpagen.WithRef("apps/v1", "Deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80), memhpagen.WithGeneration(1)}
+	return memhpagen.MemHpa(name, append(base, opts...)...)
+}
+
 // pods returns n running pods web-0… with a 1000-byte limit.
 func pods(n int, opts ...gen.PodOption) []*corev1.Pod {
 	out := make([]*corev1.Pod, n)
@@ -168,7 +178,7 @@ func pods(n int, opts ...gen.PodOption) []*corev1.Pod {
 // use makes the fake Prometheus report bytes for web-i in the default namespace.
 func (f *fixture) use(bytes ...float64) {
 	for i, b := range bytes {
-		f.source.Set(gen.Namespace, fmt.Sprintf("web-%d", i), b)
+		f.source.Set(memhpagen.Namespace, fmt.Sprintf("web-%d", i), b)
 	}
 }
 
@@ -176,13 +186,13 @@ func (f *fixture) use(bytes ...float64) {
 func (f *fixture) sync() error {
 	f.t.Helper()
 	f.c.sampler.invalidate()
-	return f.c.sync(f.ctx, gen.Namespace+"/web")
+	return f.c.sync(f.ctx, memhpagen.Namespace+"/web")
 }
 
 // status returns the MemHpa as stored in the API (what kubectl shows).
 func (f *fixture) status() v1alpha1.MemHpaStatus {
 	f.t.Helper()
-	h, err := f.client.AutoscalingV1alpha1().MemHpas(gen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
+	h, err := f.client.AutoscalingV1alpha1().MemHpas(memhpagen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -220,7 +230,7 @@ func reasons(conds []metav1.Condition) map[string]string {
 }
 
 func TestScaleUp(t *testing.T) {
-	h := gen.MemHpa("web")
+	h := memhpa("web")
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{h}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	cached := h.DeepCopy()
@@ -259,20 +269,20 @@ func TestScaleUp(t *testing.T) {
 	if diff := cmp.Diff(want, reasons(st.Conditions)); diff != "" {
 		t.Errorf("conditions (-want +got):\n%s", diff)
 	}
-	cur, _ := f.c.memhpas.MemHpas(gen.Namespace).Get("web")
+	cur, _ := f.c.memhpas.MemHpas(memhpagen.Namespace).Get("web")
 	if diff := cmp.Diff(cached, cur); diff != "" {
 		t.Errorf("the cached MemHpa was mutated:\n%s", diff)
 	}
 	if v := testutil.ToFloat64(f.c.monitor.reconciliations.WithLabelValues(ActionScaleUp, ErrorNone)); v != 1 {
 		t.Errorf("reconciliations{scale_up,none} = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(f.c.monitor.desired.WithLabelValues(gen.Namespace, "web")); v != 4 {
+	if v := testutil.ToFloat64(f.c.monitor.desired.WithLabelValues(memhpagen.Namespace, "web")); v != 4 {
 		t.Errorf("desired replicas metric = %v, want 4", v)
 	}
 }
 
 func TestStatusWrittenOnlyWhenChanged(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(800, 800, 800)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
@@ -281,7 +291,7 @@ func TestStatusWrittenOnlyWhenChanged(t *testing.T) {
 		t.Fatalf("first sync: %d status writes, want 1", n)
 	}
 	// The informer would now hold what we wrote.
-	h, _ := f.client.AutoscalingV1alpha1().MemHpas(gen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
+	h, _ := f.client.AutoscalingV1alpha1().MemHpas(memhpagen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
 	if err := f.memhpas.Update(h); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +308,7 @@ func TestStatusWrittenOnlyWhenChanged(t *testing.T) {
 }
 
 func TestConflictOnRescaleRecomputesNextRound(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	f.target.bumpAfterGet = true
 	err := f.sync()
@@ -331,7 +341,7 @@ func TestConflictOnRescaleRecomputesNextRound(t *testing.T) {
 // under the scaler is reported as the HPA reports a failed write, after a run
 // of conflicts; a successful write clears the count.
 func TestRepeatedConflictsAreReported(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	f.target.bumpAfterGet = true
 	for i := 1; i <= conflictsReported; i++ {
@@ -356,7 +366,7 @@ func TestRepeatedConflictsAreReported(t *testing.T) {
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.c.stateOf(gen.Namespace+"/web", ""); st.conflicts != 0 {
+	if st := f.c.stateOf(memhpagen.Namespace+"/web", ""); st.conflicts != 0 {
 		t.Errorf("conflicts after a successful write = %d, want 0", st.conflicts)
 	}
 	if able := reasons(f.status().Conditions)[calc.ConditionAbleToScale]; able != "True/"+ReasonSucceededRescale {
@@ -365,12 +375,12 @@ func TestRepeatedConflictsAreReported(t *testing.T) {
 }
 
 func TestNaNSamplesAreMissingNotZero(t *testing.T) {
-	f := newFixture(t, 4, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(4)...)
+	f := newFixture(t, 4, []*v1alpha1.MemHpa{memhpa("web")}, pods(4)...)
 	// Two pods at 20 %, two NaN: if NaN were 0, memory would ask for 1 pod.
 	f.use(200, 200)
-	f.source.Set(gen.Namespace, "web-2", nan())
-	f.source.Set(gen.Namespace, "web-3", nan())
-	f.c.setHistory(gen.Namespace+"/web", "", calc.History{Recommendations: []calc.Sample{{Replicas: 4, At: start.Add(-time.Hour)}}})
+	f.source.Set(memhpagen.Namespace, "web-2", nan())
+	f.source.Set(memhpagen.Namespace, "web-3", nan())
+	f.c.setHistory(memhpagen.Namespace+"/web", "", calc.History{Recommendations: []calc.Sample{{Replicas: 4, At: start.Add(-time.Hour)}}})
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +400,7 @@ func TestTargetProblems(t *testing.T) {
 		specError bool
 	}{
 		{
-			name: "deleted target", memhpa: gen.MemHpa("web"),
+			name: "deleted target", memhpa: memhpa("web"),
 			setup: func(t *target) {
 				t.getErr = apierrors.NewNotFound(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web")
 			},
@@ -398,34 +408,35 @@ func TestTargetProblems(t *testing.T) {
 			event:     "Warning FailedGetScale get scale of Deployment web: deployments.apps \"web\" not found", specError: true,
 		},
 		{
-			name: "unknown kind", memhpa: gen.MemHpa("web", gen.WithRef("example.com/v1", "Widget", "web")),
+			name: "unknown kind", memhpa: memhpa("web", memhpagen.WithRef("example.com/v1", "Widget", "web")),
 			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale unable to determine the resource for kind Widget.example.com", specError: true,
 		},
 		{
-			name: "invalid apiVersion", memhpa: gen.MemHpa("web", gen.WithRef("a/b/c", "Deployment", "web")),
+			name: "invalid apiVersion", memhpa: memhpa("web", memhpagen.WithRef("a/b/c", "Deployment", "web")),
 			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
-			event:     "Warning FailedGetScale invalid API version", specError: true,
+			// An unparsable version is a group no mapper knows (v1alpha1.TargetGroupKind).
+			event: "Warning FailedGetScale unable to determine the resource for kind Deployment.a/b/c", specError: true,
 		},
 		{
-			name: "scale without a selector", memhpa: gen.MemHpa("web"),
+			name: "scale without a selector", memhpa: memhpa("web"),
 			setup:     func(t *target) { t.selector = "" },
 			condition: calc.ConditionScalingActive + "=False/" + ReasonInvalidSelector,
 			event:     "Warning SelectorRequired selector is required", specError: true,
 		},
 		{
-			name: "unparsable selector", memhpa: gen.MemHpa("web"),
+			name: "unparsable selector", memhpa: memhpa("web"),
 			setup:     func(t *target) { t.selector = "app in (" },
 			condition: calc.ConditionScalingActive + "=False/" + ReasonInvalidSelector,
 			event:     "Warning InvalidSelector couldn't convert selector", specError: true,
 		},
 		{
-			name: "target at zero", memhpa: gen.MemHpa("web"),
+			name: "target at zero", memhpa: memhpa("web"),
 			setup:     func(t *target) { t.replicas = 0 },
 			condition: calc.ConditionScalingActive + "=False/" + calc.ReasonScalingDisabled,
 		},
 		{
-			name: "API error reading the scale is internal", memhpa: gen.MemHpa("web"),
+			name: "API error reading the scale is internal", memhpa: memhpa("web"),
 			setup:     func(t *target) { t.getErr = apierrors.NewServiceUnavailable("etcd") },
 			condition: calc.ConditionAbleToScale + "=False/" + ReasonFailedGetScale,
 			event:     "Warning FailedGetScale get scale of Deployment web: etcd",
@@ -460,7 +471,7 @@ func TestTargetProblems(t *testing.T) {
 }
 
 func TestMissingLimitStopsScaling(t *testing.T) {
-	f := newFixture(t, 2, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(2, gen.Containers(gen.Container("app", "", "")))...)
+	f := newFixture(t, 2, []*v1alpha1.MemHpa{memhpa("web")}, pods(2, gen.Containers(memhpagen.Container("app", "", "")))...)
 	f.use(1000, 1000)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
@@ -479,7 +490,7 @@ func TestMissingLimitStopsScaling(t *testing.T) {
 func TestPodsJoinedByExactNamespace(t *testing.T) {
 	// Same names and labels in another namespace must not count.
 	others := pods(3, gen.InNamespace("other"))
-	f := newFixture(t, 2, []*v1alpha1.MemHpa{gen.MemHpa("web")}, append(pods(2), others...)...)
+	f := newFixture(t, 2, []*v1alpha1.MemHpa{memhpa("web")}, append(pods(2), others...)...)
 	f.use(800, 800)
 	for i := range 3 {
 		f.source.Set("other", fmt.Sprintf("web-%d", i), 5000)
@@ -496,7 +507,7 @@ func TestPodsJoinedByExactNamespace(t *testing.T) {
 }
 
 func TestStabilisationAcrossEdits(t *testing.T) {
-	h := gen.MemHpa("web")
+	h := memhpa("web")
 	f := newFixture(t, 4, []*v1alpha1.MemHpa{h}, pods(4)...)
 	f.use(800, 800, 800, 800)
 	if err := f.sync(); err != nil {
@@ -529,8 +540,8 @@ func TestStabilisationAcrossEdits(t *testing.T) {
 }
 
 func TestOneQueryPerCycle(t *testing.T) {
-	a, b := gen.MemHpa("web"), gen.MemHpa("api", gen.WithRef("apps/v1", "Deployment", "web"))
-	c := gen.MemHpa("web")
+	a, b := memhpa("web"), memhpa("api", memhpagen.WithRef("apps/v1", "Deployment", "web"))
+	c := memhpa("web")
 	c.Namespace = "shop"
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{a, b, c}, pods(3)...)
 	f.use(800, 800, 800)
@@ -542,7 +553,7 @@ func TestOneQueryPerCycle(t *testing.T) {
 		t.Errorf("queries (-want +got):\n%s", diff)
 	}
 	// A MemHpa created in a new namespace gets its own fresh query at once.
-	d := gen.MemHpa("web")
+	d := memhpa("web")
 	d.Namespace = "new"
 	if err := f.memhpas.Add(d); err != nil {
 		t.Fatal(err)
@@ -559,17 +570,17 @@ func TestOneQueryPerCycle(t *testing.T) {
 // the MemHpa's duplicated containers, which falls back once the set-up is
 // fixed and goes with the MemHpa.
 func TestDuplicateSeriesAreReported(t *testing.T) {
-	h := gen.MemHpa("web")
+	h := memhpa("web")
 	f := newFixture(t, 2, []*v1alpha1.MemHpa{h}, pods(2)...)
 	f.use(800, 800)
-	f.source.SetSeries(gen.Namespace, "web-0", promsource.FakeContainer, 2)
+	f.source.SetSeries(memhpagen.Namespace, "web-0", promsource.FakeContainer, 2)
 	gauge := func(want string) {
 		t.Helper()
 		const name = "memhpa_scaler_duplicate_series_containers"
 		expected := ""
 		if want != "" {
 			expected = "# HELP " + name + " " + duplicateSeriesHelp + "\n# TYPE " + name + " gauge\n" +
-				name + `{memhpa="web",namespace="` + gen.Namespace + `"} ` + want + "\n"
+				name + `{memhpa="web",namespace="` + memhpagen.Namespace + `"} ` + want + "\n"
 		}
 		if err := testutil.GatherAndCompare(f.reg, strings.NewReader(expected), name); err != nil {
 			t.Error(err)
@@ -590,7 +601,7 @@ func TestDuplicateSeriesAreReported(t *testing.T) {
 	}
 	gauge("1")
 
-	f.source.SetSeries(gen.Namespace, "web-0", promsource.FakeContainer, 1)
+	f.source.SetSeries(memhpagen.Namespace, "web-0", promsource.FakeContainer, 1)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +620,7 @@ func TestDuplicateSeriesAreReported(t *testing.T) {
 }
 
 func TestDeletedMemHpaForgetsHistory(t *testing.T) {
-	h := gen.MemHpa("web")
+	h := memhpa("web")
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{h}, pods(3)...)
 	f.use(800, 800, 800)
 	if err := f.sync(); err != nil {
@@ -621,7 +632,7 @@ func TestDeletedMemHpaForgetsHistory(t *testing.T) {
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.c.state[gen.Namespace+"/web"]; ok {
+	if _, ok := f.c.state[memhpagen.Namespace+"/web"]; ok {
 		t.Errorf("history kept for a deleted MemHpa")
 	}
 }
@@ -630,7 +641,7 @@ func TestDeletedMemHpaForgetsHistory(t *testing.T) {
 // cycle, and a shutdown that waits for the work in flight.
 func TestRun(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	h := gen.MemHpa("web")
+	h := memhpa("web")
 	f := newFixture(t, 3, nil)
 	// Rebuild with started informers instead of hand-filled indexers.
 	client := memhpafake.NewSimpleClientset(h)
@@ -690,7 +701,7 @@ func nan() float64 { var z float64; return z / z }
 // The per-namespace share of an answer is cached with the answer: a new
 // cycle's query is read, not the last one's.
 func TestNewCycleReadsNewSamples(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(800, 800, 800)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)

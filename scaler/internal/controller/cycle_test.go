@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // step is one event seen by a cycle: a resync over keys, or a key done, at
@@ -95,7 +95,7 @@ func TestCycle(t *testing.T) {
 // TestCycleMetric runs a resync and its work items through the controller
 // with a clock that advances one second per reconciliation.
 func TestCycleMetric(t *testing.T) {
-	a, b := gen.MemHpa("web"), gen.MemHpa("api", gen.WithRef("apps/v1", "Deployment", "web"))
+	a, b := memhpa("web"), memhpa("api", memhpagen.WithRef("apps/v1", "Deployment", "web"))
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{a, b}, pods(3)...)
 	f.use(800, 800, 800)
 	f.c.resync(f.ctx)

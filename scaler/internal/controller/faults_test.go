@@ -16,10 +16,10 @@ import (
 	core "k8s.io/client-go/testing"
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
-	"github.com/memhpa/memhpa/scaler/internal/gen"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/scaler/internal/promsource"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // loseLeadershipOnQuery is a Prometheus that answers, but while it does the
@@ -38,12 +38,12 @@ func (l loseLeadershipOnQuery) WorkingSet(ctx context.Context, ns []string) (pro
 // reconcile; the decision would scale up, but nothing is written: no scale,
 // no status, no event.
 func TestNoWriteAfterLeadershipLost(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000) // 100 % of the limits against 80 %: 4 replicas
 	leadCtx, lose := context.WithCancel(f.ctx)
 	f.c.sampler.source = loseLeadershipOnQuery{Source: f.source, lose: lose}
 	f.c.sampler.invalidate()
-	err := f.c.sync(leadCtx, gen.Namespace+"/web")
+	err := f.c.sync(leadCtx, memhpagen.Namespace+"/web")
 	if !errors.Is(err, errNotLeading) {
 		t.Errorf("sync after the lease was lost = %v, want errNotLeading", err)
 	}
@@ -62,7 +62,7 @@ func TestNoWriteAfterLeadershipLost(t *testing.T) {
 // status.desiredReplicas when a later reconcile cannot decide (metrics) or
 // cannot write (the scale); it is never overwritten with the current size.
 func TestDesiredReplicasKeptOnFailure(t *testing.T) {
-	f := newFixture(t, 3, []*v1alpha1.MemHpa{gen.MemHpa("web")}, pods(3)...)
+	f := newFixture(t, 3, []*v1alpha1.MemHpa{memhpa("web")}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestDesiredReplicasKeptOnFailure(t *testing.T) {
 
 func hpa(name, kind, target string) *autoscalingv2.HorizontalPodAutoscaler {
 	return &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gen.Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: memhpagen.Namespace},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: kind, Name: target},
 			MaxReplicas:    10,
@@ -120,21 +120,21 @@ func TestTwoAutoscalersOnOnePodSetStopScaling(t *testing.T) {
 		syncAll bool   // reconcile the others first, so their selectors are known
 	}{
 		{name: "alone", want: ""},
-		{name: "another MemHpa on the same target", others: []*v1alpha1.MemHpa{gen.MemHpa("web-too")}, want: "MemHpa/web-too"},
+		{name: "another MemHpa on the same target", others: []*v1alpha1.MemHpa{memhpa("web-too")}, want: "MemHpa/web-too"},
 		{
 			name:   "another MemHpa on the same target written without apiVersion",
-			others: []*v1alpha1.MemHpa{gen.MemHpa("web-too", gen.WithRef("", "Deployment", "web"))}, want: "MemHpa/web-too",
+			others: []*v1alpha1.MemHpa{memhpa("web-too", memhpagen.WithRef("", "Deployment", "web"))}, want: "MemHpa/web-too",
 		},
 		{
 			name:   "another MemHpa whose target selects the same pods",
-			others: []*v1alpha1.MemHpa{gen.MemHpa("rs", gen.WithRef("apps/v1", "ReplicaSet", "web-abc"))}, want: "MemHpa/rs", syncAll: true,
+			others: []*v1alpha1.MemHpa{memhpa("rs", memhpagen.WithRef("apps/v1", "ReplicaSet", "web-abc"))}, want: "MemHpa/rs", syncAll: true,
 		},
 		{name: "an HPA on the same target", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("web-cpu", "Deployment", "web")}, want: "HorizontalPodAutoscaler/web-cpu"},
 		{name: "an HPA on another target", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("api", "Deployment", "api")}, want: ""},
 		{name: "an HPA on a StatefulSet of the same name", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("web", "StatefulSet", "web")}, want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, 3, append([]*v1alpha1.MemHpa{gen.MemHpa("web")}, tc.others...), pods(3)...)
+			f := newFixture(t, 3, append([]*v1alpha1.MemHpa{memhpa("web")}, tc.others...), pods(3)...)
 			f.use(1000, 1000, 1000)
 			for _, a := range tc.hpas {
 				if err := f.hpas.Add(a); err != nil {
@@ -144,7 +144,7 @@ func TestTwoAutoscalersOnOnePodSetStopScaling(t *testing.T) {
 			if tc.syncAll {
 				f.serveReplicaSets()
 				for _, o := range tc.others {
-					_ = f.c.sync(f.ctx, gen.Namespace+"/"+o.Name)
+					_ = f.c.sync(f.ctx, memhpagen.Namespace+"/"+o.Name)
 				}
 				f.events()
 				f.target.updates = nil
@@ -179,11 +179,11 @@ func TestTwoAutoscalersOnOnePodSetStopScaling(t *testing.T) {
 // resync drops what a deleted MemHpa (or its deleted namespace) left: state
 // and metric series.
 func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
-	old := gen.MemHpa("web")
+	old := memhpa("web")
 	old.UID = "uid-old"
 	f := newFixture(t, 4, []*v1alpha1.MemHpa{old}, pods(4)...)
 	f.use(900, 900, 900, 900)
-	key := gen.Namespace + "/web"
+	key := memhpagen.Namespace + "/web"
 	if err := f.sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +194,9 @@ func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
 	}
 	f.c.forget(old)
 	f.c.setHistory(key, old.UID, calc.History{Recommendations: []calc.Sample{{Replicas: 8, At: start}}})
-	f.c.monitor.setDesired(gen.Namespace, "web", 8)
+	f.c.monitor.setDesired(memhpagen.Namespace, "web", 8)
 
-	fresh := gen.MemHpa("web")
+	fresh := memhpa("web")
 	fresh.UID = "uid-new"
 	if err := f.memhpas.Add(fresh); err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
 // watch would after a status write.
 func (f *fixture) informStatus() {
 	f.t.Helper()
-	h, err := f.client.AutoscalingV1alpha1().MemHpas(gen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
+	h, err := f.client.AutoscalingV1alpha1().MemHpas(memhpagen.Namespace).Get(f.ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}

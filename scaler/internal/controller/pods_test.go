@@ -15,6 +15,7 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 func transformed(t *testing.T, pods []*corev1.Pod) []*corev1.Pod {
@@ -31,7 +32,7 @@ func transformed(t *testing.T, pods []*corev1.Pod) []*corev1.Pod {
 }
 
 func withRequest(name, limit, request string) gen.PodOption {
-	return gen.Containers(gen.Container(name, limit, request))
+	return gen.Containers(memhpagen.Container(name, limit, request))
 }
 
 func realistic(n int) []*corev1.Pod {
@@ -47,7 +48,7 @@ func realistic(n int) []*corev1.Pod {
 // same limits, same counted, missing, pending and ignored pods. Counts pins
 // what the row exercises, so that a row cannot pass by deciding nothing.
 func TestTransformPodKeepsTheDecision(t *testing.T) {
-	regularInit := gen.Container("migrate", "4Gi", "")
+	regularInit := memhpagen.Container("migrate", "4Gi", "")
 	for _, tc := range []struct {
 		name   string
 		pods   []*corev1.Pod
@@ -56,22 +57,22 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 	}{
 		{
 			name:   "limits on every container",
-			pods:   []*corev1.Pod{gen.Pod("a", gen.Containers(gen.Container("app", "1000", "500"), gen.Container("log", "500", "100"))), gen.Pod("b")},
+			pods:   []*corev1.Pod{gen.Pod("a", gen.Containers(memhpagen.Container("app", "1000", "500"), memhpagen.Container("log", "500", "100"))), gen.Pod("b")},
 			usage:  map[string]int64{"a": 1400, "b": 900},
 			counts: calc.PodCount{Selected: 2, Counted: 2},
 		},
 		{
 			name: "sidecar init container counts, a regular one does not",
 			pods: []*corev1.Pod{
-				gen.Pod("a", gen.InitContainers(regularInit, gen.Sidecar("proxy", "1000"))),
-				gen.Pod("b", gen.InitContainers(gen.Sidecar("proxy", "1000"), regularInit)),
+				gen.Pod("a", gen.InitContainers(regularInit, memhpagen.Sidecar("proxy", "1000"))),
+				gen.Pod("b", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"), regularInit)),
 			},
 			usage:  map[string]int64{"a": 1900, "b": 1000},
 			counts: calc.PodCount{Selected: 2, Counted: 2},
 		},
 		{
 			name:   "sidecar without a limit makes the pod uncountable",
-			pods:   []*corev1.Pod{gen.Pod("a", gen.InitContainers(gen.Sidecar("proxy", ""))), gen.Pod("b")},
+			pods:   []*corev1.Pod{gen.Pod("a", gen.InitContainers(memhpagen.Sidecar("proxy", ""))), gen.Pod("b")},
 			usage:  map[string]int64{"a": 900, "b": 900},
 			counts: calc.PodCount{Selected: 2, Counted: 1},
 		},
@@ -123,7 +124,7 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-			in := calc.Input{Spec: gen.MemHpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage, Config: calc.DefaultConfig()}
+			in := calc.Input{Spec: memhpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage, Config: calc.DefaultConfig()}
 			in.Pods = tc.pods
 			full := calc.Decide(in, clk)
 			in.Pods = transformed(t, tc.pods)
@@ -140,7 +141,7 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 
 func TestTransformPodNeverMutatesItsInput(t *testing.T) {
 	for _, p := range append(realistic(2),
-		gen.Pod("a", gen.PodLimit("1Gi"), gen.InitContainers(gen.Sidecar("proxy", "128Mi"))),
+		gen.Pod("a", gen.PodLimit("1Gi"), gen.InitContainers(memhpagen.Sidecar("proxy", "128Mi"))),
 		gen.Pod("b", withRequest("app", "0", "1e3"), gen.Deleting()),
 		gen.Pod("c", withRequest("app", "123456789123456789123456789", "")),
 	) {
@@ -159,7 +160,7 @@ func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
 	p := gen.RealisticPod(7)
 	deleted := metav1.Now()
 	p.DeletionTimestamp = &deleted
-	p.Spec.InitContainers = []corev1.Container{gen.Sidecar("proxy", "128Mi")}
+	p.Spec.InitContainers = []corev1.Container{memhpagen.Sidecar("proxy", "128Mi")}
 
 	got, err := TransformPod(p)
 	if err != nil {
@@ -196,7 +197,7 @@ func TestTransformPodKeepsRequestsOnlyWithoutALimit(t *testing.T) {
 		{"neither", "", "", corev1.ResourceRequirements{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := gen.Container("app", tc.limit, tc.request)
+			c := memhpagen.Container("app", tc.limit, tc.request)
 			if c.Resources.Limits == nil {
 				c.Resources.Limits = corev1.ResourceList{}
 			}
@@ -261,12 +262,12 @@ func TestTransformPodSharesEqualLabelSets(t *testing.T) {
 
 func TestTransformPodSharesEqualContainerLists(t *testing.T) {
 	slim := transformed(t, []*corev1.Pod{
-		gen.Pod("a", gen.Containers(gen.Container("app", "1Gi", "512Mi"), gen.Container("log", "", "64Mi"))),
-		gen.Pod("b", gen.Containers(gen.Container("app", "1Gi", "256Mi"), gen.Container("log", "", "64Mi"))),
-		gen.Pod("c", gen.Containers(gen.Container("app", "1Gi", ""), gen.Container("log", "", "32Mi"))),
-		gen.Pod("d", gen.Containers(gen.Container("app", "1Gi", ""), gen.Container("log", "64Mi", ""))),
-		gen.Pod("e", gen.Containers(gen.Container("app", "1Gi", ""), gen.Sidecar("log", "64Mi"))),
-		gen.Pod("f", gen.Containers(gen.Container("app", "1Gi", "")), gen.InitContainers(gen.Container("log", "", "64Mi"))),
+		gen.Pod("a", gen.Containers(memhpagen.Container("app", "1Gi", "512Mi"), memhpagen.Container("log", "", "64Mi"))),
+		gen.Pod("b", gen.Containers(memhpagen.Container("app", "1Gi", "256Mi"), memhpagen.Container("log", "", "64Mi"))),
+		gen.Pod("c", gen.Containers(memhpagen.Container("app", "1Gi", ""), memhpagen.Container("log", "", "32Mi"))),
+		gen.Pod("d", gen.Containers(memhpagen.Container("app", "1Gi", ""), memhpagen.Container("log", "64Mi", ""))),
+		gen.Pod("e", gen.Containers(memhpagen.Container("app", "1Gi", ""), memhpagen.Sidecar("log", "64Mi"))),
+		gen.Pod("f", gen.Containers(memhpagen.Container("app", "1Gi", "")), gen.InitContainers(memhpagen.Container("log", "", "64Mi"))),
 	})
 	list := func(i int) uintptr { return reflect.ValueOf(slim[i].Spec.Containers).Pointer() }
 	// a and b differ only in a request that the limit makes unread.

@@ -26,8 +26,8 @@ import (
 )
 
 func TestPerMemHpaQueryMode(t *testing.T) {
-	a := gen.MemHpa("web")
-	b := gen.MemHpa("web")
+	a := memhpa("web")
+	b := memhpa("web")
 	b.Namespace = "shop"
 	cfg := Config{SyncPeriod: 30 * time.Second, Calc: calc.DefaultConfig()}
 	f := newFixtureWith(t, cfg, 3, []*v1alpha1.MemHpa{a, b}, append(pods(3), pods(3, gen.InNamespace("shop"))...)...)

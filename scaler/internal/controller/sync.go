@@ -185,12 +185,9 @@ func needsMetrics(spec v1alpha1.MemHpaSpec, current int32) bool {
 // getScale reads the target's /scale through every REST mapping of its kind.
 func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autoscalingv1.Scale, schema.GroupResource, error) {
 	ref := h.Spec.ScaleTargetRef
-	apiVersion := v1alpha1.TargetAPIVersion(ref)
-	gv, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil {
-		return nil, schema.GroupResource{}, specError{fmt.Errorf("invalid API version %q in scale target reference: %w", apiVersion, err)}
-	}
-	gk := schema.GroupKind{Group: gv.Group, Kind: ref.Kind}
+	// An unparsable apiVersion is a group no RESTMapper knows, so it fails
+	// here as an unknown kind does (the webhook refuses it in the first place).
+	gk := v1alpha1.TargetGroupKind(ref)
 	mappings, err := c.mapper.RESTMappings(gk)
 	if err != nil {
 		if r, ok := c.mapper.(meta.ResettableRESTMapper); ok {
@@ -469,12 +466,14 @@ func (c *Controller) selectsAny(o *v1alpha1.MemHpa, pods []*corev1.Pod) bool {
 	return false
 }
 
-// targetOf is a scale target as group, kind and name: two references that
-// differ only in the version name one workload.
-func targetOf(ref v1alpha1.CrossVersionObjectReference) string {
-	gv, err := schema.ParseGroupVersion(v1alpha1.TargetAPIVersion(ref))
-	if err != nil {
-		return ref.APIVersion + "/" + ref.Kind + "/" + ref.Name
-	}
-	return gv.Group + "/" + ref.Kind + "/" + ref.Name
+// workload is a scale target as group, kind and name.
+type workload struct {
+	groupKind schema.GroupKind
+	name      string
+}
+
+// targetOf is the workload ref names: two references that differ only in the
+// version name one workload.
+func targetOf(ref v1alpha1.CrossVersionObjectReference) workload {
+	return workload{groupKind: v1alpha1.TargetGroupKind(ref), name: ref.Name}
 }

@@ -14,9 +14,7 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -163,7 +161,7 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 	env.Logf("[bench] Creating %d Deployments × %d replicas and %d MemHpas in %d namespaces", scaleWorkloads, scaleReplicas, scaleWorkloads, scaleNamespaces)
 	err = parallel(ctx, scaleWorkloads, 20, func(ctx context.Context, i int) error {
 		ns, name := scaleNamespace(i%scaleNamespaces), fmt.Sprintf("app-%03d", i/scaleNamespaces)
-		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, scaleDeployment(name), metav1.CreateOptions{}); err != nil {
+		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, scaleWorkload(ns, name).Deployment(), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create Deployment %s/%s: %w", ns, name, err)
 		}
 		h := &v1alpha1.MemHpa{
@@ -202,26 +200,11 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 	return nil
 }
 
-func scaleDeployment(name string) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	limit := resource.MustParse("100Mi")
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](scaleReplicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{"kwok.x-k8s.io/usage-memory": "60Mi"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: "registry.example/app:1",
-					Resources: corev1.ResourceRequirements{
-						Limits:   corev1.ResourceList{corev1.ResourceMemory: limit},
-						Requests: corev1.ResourceList{corev1.ResourceMemory: limit},
-					},
-				}}},
-			},
-		},
-	}
+// scaleWorkload is one of the scale bench's Deployments: scaleReplicas kwok
+// pods with a 100Mi memory limit, each reporting 60Mi.
+func scaleWorkload(ns, name string) harness.Workload {
+	return harness.Workload{Namespace: ns, Name: name, Replicas: scaleReplicas, Memory: "60Mi",
+		Containers: []harness.WorkloadContainer{{Name: "app", MemoryLimit: "100Mi"}}}
 }
 
 // waitScaleSamples waits until Prometheus has a working set for every pod.

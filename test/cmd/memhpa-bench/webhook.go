@@ -18,24 +18,9 @@ const benchNamespace = "memhpa-bench"
 // workload is the Deployment the benchmarked MemHpas point at: it exists and
 // has memory limits, so a review does all of its cross-object reads and
 // raises no warning (the common case in a real cluster).
-var workload = `apiVersion: v1
-kind: Namespace
-metadata: {name: ` + benchNamespace + `}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: ` + benchNamespace + `}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: app
-        image: registry.example/web:1
-        resources: {limits: {memory: 256Mi}, requests: {memory: 256Mi}}
-`
+var workload = "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + benchNamespace + "}\n---\n" + harness.Workload{
+	Namespace: benchNamespace, Name: "web", Containers: []harness.WorkloadContainer{{Name: "app", MemoryLimit: "256Mi"}},
+}.YAML()
 
 // review is a realistic /validate request: the CREATE of a defaulted MemHpa
 // with a behavior, as the apiserver sends it.

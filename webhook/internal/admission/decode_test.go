@@ -6,11 +6,11 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 func TestDecodeReview(t *testing.T) {
-	valid := string(reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil))
+	valid := string(reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil))
 	tests := []struct {
 		name    string
 		body    string

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 type op = map[string]any
@@ -50,17 +50,17 @@ func TestDefaulter(t *testing.T) {
 			wantOps: []op{
 				{"op": "add", "path": "/spec/minReplicas", "value": 1.0},
 				{"op": "add", "path": "/spec/targetUtilizationPercentage", "value": 80.0}}},
-		{name: "everything set: no patch", body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMin(2), gen.WithTarget(70)), nil)},
-		{name: "invalid values are not the defaulter's business", body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(0), gen.WithMax(-1)), nil)},
+		{name: "everything set: no patch", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithTarget(70)), nil)},
+		{name: "invalid values are not the defaulter's business", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0), memhpagen.WithMax(-1)), nil)},
 		{name: "update is defaulted too",
-			body:    reviewJSON(t, admissionv1.Update, gen.MemHpa("web", gen.WithTarget(70)), gen.MemHpa("web", gen.WithMin(1), gen.WithTarget(70))),
+			body:    reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", memhpagen.WithTarget(70)), memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithTarget(70))),
 			wantOps: []op{{"op": "add", "path": "/spec/minReplicas", "value": 1.0}}},
-		{name: "generateName without a name yet", body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithGenerateName("web-"), gen.WithMin(2)), nil),
+		{name: "generateName without a name yet", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithGenerateName("web-"), memhpagen.WithMin(2)), nil),
 			wantOps: []op{{"op": "add", "path": "/spec/targetUtilizationPercentage", "value": 80.0}}},
-		{name: "status subresource is left alone", body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web"), gen.MemHpa("web"), subresource("status"))},
-		{name: "delete is allowed", body: reviewJSON(t, admissionv1.Delete, nil, gen.MemHpa("web"))},
+		{name: "status subresource is left alone", body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web"), memhpagen.MemHpa("web"), subresource("status"))},
+		{name: "delete is allowed", body: reviewJSON(t, admissionv1.Delete, nil, memhpagen.MemHpa("web"))},
 		{name: "another kind is let by with a warning",
-			body:     reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil, kind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})),
+			body:     reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil, kind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})),
 			wantWarn: true},
 		{name: "object of the wrong shape is refused",
 			body:       reviewJSON(t, admissionv1.Create, head+`"spec":{"minReplicas":"two"}}`, nil),
@@ -160,7 +160,7 @@ func TestDiffJSONEscapesKeys(t *testing.T) {
 // DefaultingPatch compares the specs alone only while defaulting changes
 // nothing else; any other change makes it compare the whole objects.
 func TestOnlySpecChanged(t *testing.T) {
-	obj := gen.MemHpa("web", gen.WithLabels(map[string]string{"team": "a"}))
+	obj := memhpagen.MemHpa("web", memhpagen.WithLabels(map[string]string{"team": "a"}))
 	tests := []struct {
 		name   string
 		change func(*v1alpha1.MemHpa)

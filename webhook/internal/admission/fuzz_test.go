@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // FuzzAdmission drives the whole request path the server runs, decode →
@@ -20,15 +20,15 @@ import (
 // corpus is in testdata/fuzz/FuzzAdmission; run it longer with
 // `go test -run '^$' -fuzz FuzzAdmission -fuzztime 60s ./internal/admission/`.
 func FuzzAdmission(f *testing.F) {
-	rv := gen.WithResourceVersion("7")
+	rv := memhpagen.WithResourceVersion("7")
 	for _, body := range [][]byte{
-		reviewJSON(f, admissionv1.Create, gen.MemHpa("web"), nil),
-		reviewJSON(f, admissionv1.Create, gen.MemHpa("web", gen.WithRef("", "Deployment", "web"), gen.WithMin(0), gen.WithTarget(101)), nil),
-		reviewJSON(f, admissionv1.Create, gen.MemHpa("web", gen.WithBehavior(
-			gen.Rules(gen.Window(-1), gen.Select("x"), gen.Policies(gen.Policy("Pods", 0, 4000)), gen.Tolerance("-1")), gen.Rules(gen.Policies()))), nil),
-		reviewJSON(f, admissionv1.Update, gen.MemHpa("web", rv, gen.WithMax(3)), gen.MemHpa("web", rv)),
-		reviewJSON(f, admissionv1.Update, gen.MemHpa("web", rv), gen.MemHpa("web", rv), subresource("status")),
-		reviewJSON(f, admissionv1.Delete, nil, gen.MemHpa("web")),
+		reviewJSON(f, admissionv1.Create, memhpagen.MemHpa("web"), nil),
+		reviewJSON(f, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web"), memhpagen.WithMin(0), memhpagen.WithTarget(101)), nil),
+		reviewJSON(f, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithBehavior(
+			memhpagen.Rules(memhpagen.Window(-1), memhpagen.Select("x"), memhpagen.Policies(memhpagen.Policy("Pods", 0, 4000)), memhpagen.Tolerance("-1")), memhpagen.Rules(memhpagen.Policies()))), nil),
+		reviewJSON(f, admissionv1.Update, memhpagen.MemHpa("web", rv, memhpagen.WithMax(3)), memhpagen.MemHpa("web", rv)),
+		reviewJSON(f, admissionv1.Update, memhpagen.MemHpa("web", rv), memhpagen.MemHpa("web", rv), subresource("status")),
+		reviewJSON(f, admissionv1.Delete, nil, memhpagen.MemHpa("web")),
 	} {
 		f.Add(body)
 	}
@@ -110,8 +110,8 @@ func causes(resp *admissionv1.AdmissionResponse) []metav1.StatusCause {
 // fuzzLookup has a little of everything the checks look at.
 func fuzzLookup() *FakeLookup {
 	return &FakeLookup{
-		MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("other", gen.WithRef("apps/v1", "Deployment", "api"))},
-		HPAItems:    []autoscalingv2.HorizontalPodAutoscaler{*gen.HPA("db", "apps/v1", "StatefulSet", "db")},
-		Templates:   workload("web", gen.PodTemplate(gen.Container("app", "1Gi"), gen.Container("proxy", ""))),
+		MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("other", memhpagen.WithRef("apps/v1", "Deployment", "api"))},
+		HPAItems:    []autoscalingv2.HorizontalPodAutoscaler{*memhpagen.HPA("db", "apps/v1", "StatefulSet", "db")},
+		Templates:   workload("web", memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""), memhpagen.Container("proxy", "", ""))),
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 const testUID = "705ab4f5-6393-11e8-b7cc-42010a800002"
@@ -41,7 +41,7 @@ func reviewJSON(t testing.TB, op admissionv1.Operation, obj, old any, opts ...re
 		UID:       testUID,
 		Kind:      metav1.GroupVersionKind(memHpaKind),
 		Resource:  metav1.GroupVersionResource(v1alpha1.SchemeGroupVersion.WithResource("memhpas")),
-		Namespace: gen.Namespace,
+		Namespace: memhpagen.Namespace,
 		Operation: op,
 		UserInfo:  authUser(),
 	}
@@ -110,6 +110,6 @@ func ptrTo[T any](v T) *T { return &v }
 // workload is a Deployment's pod template in FakeLookup.
 func workload(name string, template *corev1.PodTemplateSpec) map[WorkloadKey]*corev1.PodTemplateSpec {
 	return map[WorkloadKey]*corev1.PodTemplateSpec{
-		{Namespace: gen.Namespace, GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, Name: name}: template,
+		{Namespace: memhpagen.Namespace, GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}, Name: name}: template,
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 const otherNS = "other"
@@ -127,18 +127,18 @@ func memHpaNames(ms []v1alpha1.MemHpa) []string {
 
 func TestCachedLookupReadsTheIndexOnly(t *testing.T) {
 	kube := kubefake.NewClientset(
-		gen.HPA("hpa-web", "apps/v1", "Deployment", "web"),
-		gen.HPA("hpa-web-sts", "apps/v1", "StatefulSet", "web"),
-		gen.HPA("hpa-api", "apps/v1", "Deployment", "api"),
-		inNS(otherNS, gen.HPA("hpa-web-other", "apps/v1", "Deployment", "web")),
-		gen.MemoryLimitRange("mem", "1Gi"),
-		inNS(otherNS, gen.MemoryLimitRange("mem-other", "2Gi")),
+		memhpagen.HPA("hpa-web", "apps/v1", "Deployment", "web"),
+		memhpagen.HPA("hpa-web-sts", "apps/v1", "StatefulSet", "web"),
+		memhpagen.HPA("hpa-api", "apps/v1", "Deployment", "api"),
+		inNS(otherNS, memhpagen.HPA("hpa-web-other", "apps/v1", "Deployment", "web")),
+		memhpagen.MemoryLimitRange("mem", "1Gi"),
+		inNS(otherNS, memhpagen.MemoryLimitRange("mem-other", "2Gi")),
 	)
 	memhpa := memhpafake.NewSimpleClientset(
-		gen.MemHpa("web"),
-		gen.MemHpa("web-2", gen.WithRef("apps/v1", "StatefulSet", "web")),
-		gen.MemHpa("api", gen.WithRef("apps/v1", "Deployment", "api")),
-		gen.MemHpa("web", gen.WithNamespace(otherNS)),
+		memhpagen.MemHpa("web"),
+		memhpagen.MemHpa("web-2", memhpagen.WithRef("apps/v1", "StatefulSet", "web")),
+		memhpagen.MemHpa("api", memhpagen.WithRef("apps/v1", "Deployment", "api")),
+		memhpagen.MemHpa("web", memhpagen.WithNamespace(otherNS)),
 	)
 	l := startCachedLookup(t, kube, memhpa)
 	before := len(reads(kube, memhpa))
@@ -152,10 +152,10 @@ func TestCachedLookupReadsTheIndexOnly(t *testing.T) {
 		{
 			name: "MemHpas of the namespace aimed at web, whatever the kind",
 			read: func(ctx context.Context) ([]string, error) {
-				ms, err := l.MemHpas(ctx, gen.Namespace, "web")
+				ms, err := l.MemHpas(ctx, memhpagen.Namespace, "web")
 				return memHpaNames(ms), err
 			},
-			want: []string{gen.Namespace + "/web", gen.Namespace + "/web-2"},
+			want: []string{memhpagen.Namespace + "/web", memhpagen.Namespace + "/web-2"},
 		},
 		{
 			name: "MemHpas of another namespace",
@@ -168,7 +168,7 @@ func TestCachedLookupReadsTheIndexOnly(t *testing.T) {
 		{
 			name: "no MemHpa aimed at a target",
 			read: func(ctx context.Context) ([]string, error) {
-				ms, err := l.MemHpas(ctx, gen.Namespace, "nothing")
+				ms, err := l.MemHpas(ctx, memhpagen.Namespace, "nothing")
 				return memHpaNames(ms), err
 			},
 			want: []string{},
@@ -176,18 +176,18 @@ func TestCachedLookupReadsTheIndexOnly(t *testing.T) {
 		{
 			name: "HPAs of the namespace aimed at api",
 			read: func(ctx context.Context) ([]string, error) {
-				hs, err := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "api")
+				hs, err := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "api")
 				return names(hs, func(h autoscalingv2.HorizontalPodAutoscaler) string { return h.Namespace + "/" + h.Name }), err
 			},
-			want: []string{gen.Namespace + "/hpa-api"},
+			want: []string{memhpagen.Namespace + "/hpa-api"},
 		},
 		{
 			name: "HPAs of the namespace aimed at web",
 			read: func(ctx context.Context) ([]string, error) {
-				hs, err := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "web")
+				hs, err := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "web")
 				return names(hs, func(h autoscalingv2.HorizontalPodAutoscaler) string { return h.Namespace + "/" + h.Name }), err
 			},
-			want: []string{gen.Namespace + "/hpa-web", gen.Namespace + "/hpa-web-sts"},
+			want: []string{memhpagen.Namespace + "/hpa-web", memhpagen.Namespace + "/hpa-web-sts"},
 		},
 		{
 			name: "LimitRanges of one namespace",
@@ -215,11 +215,11 @@ func TestCachedLookupReadsTheIndexOnly(t *testing.T) {
 }
 
 func TestCachedLookupPodTemplate(t *testing.T) {
-	tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
+	tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
 	kube := kubefake.NewClientset(
-		deployment(gen.Namespace, "web", tpl),
-		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: gen.Namespace}, Spec: appsv1.StatefulSetSpec{Template: *tpl}},
-		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs", Namespace: gen.Namespace}, Spec: appsv1.ReplicaSetSpec{Template: *tpl}},
+		deployment(memhpagen.Namespace, "web", tpl),
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: memhpagen.Namespace}, Spec: appsv1.StatefulSetSpec{Template: *tpl}},
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs", Namespace: memhpagen.Namespace}, Spec: appsv1.ReplicaSetSpec{Template: *tpl}},
 		deployment(otherNS, "elsewhere", tpl),
 	)
 	// The Deployments' watch never delivers, so a Deployment created after
@@ -229,7 +229,7 @@ func TestCachedLookupPodTemplate(t *testing.T) {
 	})
 	memhpa := memhpafake.NewSimpleClientset()
 	l := startCachedLookup(t, kube, memhpa)
-	if _, err := kube.AppsV1().Deployments(gen.Namespace).Create(t.Context(), deployment(gen.Namespace, "fresh", tpl), metav1.CreateOptions{}); err != nil {
+	if _, err := kube.AppsV1().Deployments(memhpagen.Namespace).Create(t.Context(), deployment(memhpagen.Namespace, "fresh", tpl), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(reads(kube))
@@ -244,18 +244,18 @@ func TestCachedLookupPodTemplate(t *testing.T) {
 		wantErr  func(error) bool
 		wantRead string // the live read it makes, if any
 	}{
-		{name: "cached Deployment", ns: gen.Namespace, gk: deploymentGK, target: "web"},
-		{name: "cached StatefulSet", ns: gen.Namespace, gk: statefulSetGK, target: "db"},
-		{name: "Deployment created after the sync: live GET", ns: gen.Namespace, gk: deploymentGK, target: "fresh",
-			wantRead: "get deployments " + gen.Namespace},
-		{name: "missing Deployment: live GET, not found", ns: gen.Namespace, gk: deploymentGK, target: "nope",
-			wantErr: isNotFound, wantRead: "get deployments " + gen.Namespace},
-		{name: "Deployment of another namespace is not found", ns: gen.Namespace, gk: deploymentGK, target: "elsewhere",
-			wantErr: isNotFound, wantRead: "get deployments " + gen.Namespace},
-		{name: "ReplicaSet: not cached, live GET", ns: gen.Namespace, gk: replicaSetGK, target: "rs",
-			wantRead: "get replicasets " + gen.Namespace},
-		{name: "custom resource", ns: gen.Namespace, gk: schema.GroupKind{Group: "argoproj.io", Kind: "Rollout"}, target: "web", wantErr: isUnsupported},
-		{name: "unknown apps kind", ns: gen.Namespace, gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, target: "web", wantErr: isUnsupported},
+		{name: "cached Deployment", ns: memhpagen.Namespace, gk: deploymentGK, target: "web"},
+		{name: "cached StatefulSet", ns: memhpagen.Namespace, gk: statefulSetGK, target: "db"},
+		{name: "Deployment created after the sync: live GET", ns: memhpagen.Namespace, gk: deploymentGK, target: "fresh",
+			wantRead: "get deployments " + memhpagen.Namespace},
+		{name: "missing Deployment: live GET, not found", ns: memhpagen.Namespace, gk: deploymentGK, target: "nope",
+			wantErr: isNotFound, wantRead: "get deployments " + memhpagen.Namespace},
+		{name: "Deployment of another namespace is not found", ns: memhpagen.Namespace, gk: deploymentGK, target: "elsewhere",
+			wantErr: isNotFound, wantRead: "get deployments " + memhpagen.Namespace},
+		{name: "ReplicaSet: not cached, live GET", ns: memhpagen.Namespace, gk: replicaSetGK, target: "rs",
+			wantRead: "get replicasets " + memhpagen.Namespace},
+		{name: "custom resource", ns: memhpagen.Namespace, gk: schema.GroupKind{Group: "argoproj.io", Kind: "Rollout"}, target: "web", wantErr: isUnsupported},
+		{name: "unknown apps kind", ns: memhpagen.Namespace, gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, target: "web", wantErr: isUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,22 +288,22 @@ func TestCachedLookupFollowsTheAPI(t *testing.T) {
 	memhpa := memhpafake.NewSimpleClientset()
 	l := startCachedLookup(t, kube, memhpa)
 	ctx := t.Context()
-	tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
+	tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
 
 	// Seen once created (the watch is live), gone once deleted.
-	if _, err := memhpa.AutoscalingV1alpha1().MemHpas(gen.Namespace).Create(ctx, gen.MemHpa("late", gen.WithRef("apps/v1", "Deployment", "web")), metav1.CreateOptions{}); err != nil {
+	if _, err := memhpa.AutoscalingV1alpha1().MemHpas(memhpagen.Namespace).Create(ctx, memhpagen.MemHpa("late", memhpagen.WithRef("apps/v1", "Deployment", "web")), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers(gen.Namespace).Create(ctx, gen.HPA("late", "apps/v1", "Deployment", "web"), metav1.CreateOptions{}); err != nil {
+	if _, err := kube.AutoscalingV2().HorizontalPodAutoscalers(memhpagen.Namespace).Create(ctx, memhpagen.HPA("late", "apps/v1", "Deployment", "web"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kube.AppsV1().Deployments(gen.Namespace).Create(ctx, deployment(gen.Namespace, "web", tpl), metav1.CreateOptions{}); err != nil {
+	if _, err := kube.AppsV1().Deployments(memhpagen.Namespace).Create(ctx, deployment(memhpagen.Namespace, "web", tpl), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	cachedCount := func() int {
-		ms, _ := l.MemHpas(ctx, gen.Namespace, "web")
-		hs, _ := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "web")
-		_, inCache, _ := l.templates[deploymentGK].GetIndexer().GetByKey(gen.Namespace + "/web")
+		ms, _ := l.MemHpas(ctx, memhpagen.Namespace, "web")
+		hs, _ := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "web")
+		_, inCache, _ := l.templates[deploymentGK].GetIndexer().GetByKey(memhpagen.Namespace + "/web")
 		n := len(ms) + len(hs)
 		if inCache {
 			n++
@@ -312,38 +312,38 @@ func TestCachedLookupFollowsTheAPI(t *testing.T) {
 	}
 	eventually(t, "the new MemHpa, HPA and Deployment are cached", func() bool { return cachedCount() == 3 })
 
-	if err := memhpa.AutoscalingV1alpha1().MemHpas(gen.Namespace).Delete(ctx, "late", metav1.DeleteOptions{}); err != nil {
+	if err := memhpa.AutoscalingV1alpha1().MemHpas(memhpagen.Namespace).Delete(ctx, "late", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := kube.AutoscalingV2().HorizontalPodAutoscalers(gen.Namespace).Delete(ctx, "late", metav1.DeleteOptions{}); err != nil {
+	if err := kube.AutoscalingV2().HorizontalPodAutoscalers(memhpagen.Namespace).Delete(ctx, "late", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := kube.AppsV1().Deployments(gen.Namespace).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := kube.AppsV1().Deployments(memhpagen.Namespace).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the deleted objects leave the cache", func() bool { return cachedCount() == 0 })
-	if _, err := l.PodTemplate(ctx, gen.Namespace, deploymentGK, "web"); !apierrors.IsNotFound(err) {
+	if _, err := l.PodTemplate(ctx, memhpagen.Namespace, deploymentGK, "web"); !apierrors.IsNotFound(err) {
 		t.Errorf("PodTemplate of the deleted Deployment: error = %v, want not found", err)
 	}
 }
 
 func TestCachedLookupReturnsCopies(t *testing.T) {
-	tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
-	tpl.Spec.InitContainers = []corev1.Container{gen.Sidecar("proxy", "64Mi")}
+	tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
+	tpl.Spec.InitContainers = []corev1.Container{memhpagen.Sidecar("proxy", "64Mi")}
 	kube := kubefake.NewClientset(
-		deployment(gen.Namespace, "web", tpl),
-		gen.HPA("hpa", "apps/v1", "Deployment", "web"),
-		gen.MemoryLimitRange("mem", "1Gi"),
+		deployment(memhpagen.Namespace, "web", tpl),
+		memhpagen.HPA("hpa", "apps/v1", "Deployment", "web"),
+		memhpagen.MemoryLimitRange("mem", "1Gi"),
 	)
-	memhpa := memhpafake.NewSimpleClientset(gen.MemHpa("web", gen.WithLabels(map[string]string{"team": "a"})))
+	memhpa := memhpafake.NewSimpleClientset(memhpagen.MemHpa("web", memhpagen.WithLabels(map[string]string{"team": "a"})))
 	l := startCachedLookup(t, kube, memhpa)
 	ctx := t.Context()
 
 	snapshot := func() []any {
-		ms, err1 := l.MemHpas(ctx, gen.Namespace, "web")
-		hs, err2 := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "web")
-		lrs, err3 := l.LimitRanges(ctx, gen.Namespace)
-		tp, err4 := l.PodTemplate(ctx, gen.Namespace, deploymentGK, "web")
+		ms, err1 := l.MemHpas(ctx, memhpagen.Namespace, "web")
+		hs, err2 := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "web")
+		lrs, err3 := l.LimitRanges(ctx, memhpagen.Namespace)
+		tp, err4 := l.PodTemplate(ctx, memhpagen.Namespace, deploymentGK, "web")
 		if err := errors.Join(err1, err2, err3, err4); err != nil || len(ms) != 1 || len(hs) != 1 || len(lrs) != 1 {
 			t.Fatalf("reads = %d MemHpas, %d HPAs, %d LimitRanges, %v", len(ms), len(hs), len(lrs), err)
 		}
@@ -370,8 +370,8 @@ func TestCachedLookupReturnsCopies(t *testing.T) {
 }
 
 func TestCachedLookupReadsLiveUntilSynced(t *testing.T) {
-	kube := kubefake.NewClientset(gen.HPA("hpa", "apps/v1", "Deployment", "web"), deployment(gen.Namespace, "web", gen.PodTemplate(gen.Container("app", "1Gi"))))
-	memhpa := memhpafake.NewSimpleClientset(gen.MemHpa("web"))
+	kube := kubefake.NewClientset(memhpagen.HPA("hpa", "apps/v1", "Deployment", "web"), deployment(memhpagen.Namespace, "web", memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))))
+	memhpa := memhpafake.NewSimpleClientset(memhpagen.MemHpa("web"))
 	l, err := NewCachedLookup(kube, memhpa, NewClientLookup(kube, memhpa))
 	if err != nil {
 		t.Fatal(err)
@@ -381,18 +381,18 @@ func TestCachedLookupReadsLiveUntilSynced(t *testing.T) {
 		t.Fatal("Synced() before Start")
 	}
 	ctx := t.Context()
-	ms, err1 := l.MemHpas(ctx, gen.Namespace, "web")
-	hs, err2 := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "web")
-	_, err3 := l.LimitRanges(ctx, gen.Namespace)
-	tp, err4 := l.PodTemplate(ctx, gen.Namespace, deploymentGK, "web")
+	ms, err1 := l.MemHpas(ctx, memhpagen.Namespace, "web")
+	hs, err2 := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "web")
+	_, err3 := l.LimitRanges(ctx, memhpagen.Namespace)
+	tp, err4 := l.PodTemplate(ctx, memhpagen.Namespace, deploymentGK, "web")
 	if err := errors.Join(err1, err2, err3, err4); err != nil || len(ms) != 1 || len(hs) != 1 || tp == nil {
 		t.Fatalf("= %d MemHpas, %d HPAs, template %v, %v; want what the API holds", len(ms), len(hs), tp != nil, err)
 	}
 	want := []string{
-		"get deployments " + gen.Namespace,
-		"list horizontalpodautoscalers " + gen.Namespace,
-		"list limitranges " + gen.Namespace,
-		"list memhpas " + gen.Namespace,
+		"get deployments " + memhpagen.Namespace,
+		"list horizontalpodautoscalers " + memhpagen.Namespace,
+		"list limitranges " + memhpagen.Namespace,
+		"list memhpas " + memhpagen.Namespace,
 	}
 	got := reads(kube, memhpa)
 	slices.Sort(got)
@@ -403,8 +403,8 @@ func TestCachedLookupReadsLiveUntilSynced(t *testing.T) {
 
 func TestTrimForCache(t *testing.T) {
 	full := func() corev1.PodTemplateSpec {
-		tpl := gen.PodTemplate(gen.Container("app", "1Gi"), gen.Container("log", ""))
-		tpl.Spec.InitContainers = []corev1.Container{gen.Sidecar("proxy", "64Mi"), gen.Container("migrate", "")}
+		tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""), memhpagen.Container("log", "", ""))
+		tpl.Spec.InitContainers = []corev1.Container{memhpagen.Sidecar("proxy", "64Mi"), memhpagen.Container("migrate", "", "")}
 		tpl.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "a big value"}}
 		tpl.Spec.Containers[0].Args = []string{"--serve"}
 		tpl.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}
@@ -413,12 +413,12 @@ func TestTrimForCache(t *testing.T) {
 	}
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{
-			Name: "web", Namespace: gen.Namespace, UID: "u1", ResourceVersion: "42",
+			Name: "web", Namespace: memhpagen.Namespace, UID: "u1", ResourceVersion: "42",
 			Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"big": "x"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 		}
 	}
-	trimmedMeta := metav1.ObjectMeta{Name: "web", Namespace: gen.Namespace, UID: "u1", ResourceVersion: "42"}
+	trimmedMeta := metav1.ObjectMeta{Name: "web", Namespace: memhpagen.Namespace, UID: "u1", ResourceVersion: "42"}
 	trimmedTemplate := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		Containers: []corev1.Container{
 			{Name: "app", Resources: corev1.ResourceRequirements{
@@ -433,9 +433,9 @@ func TestTrimForCache(t *testing.T) {
 			{Name: "migrate"},
 		},
 	}}
-	hpa := gen.HPA("hpa", "apps/v1", "Deployment", "web")
+	hpa := memhpagen.HPA("hpa", "apps/v1", "Deployment", "web")
 	hpa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
-	hpaWant := gen.HPA("hpa", "apps/v1", "Deployment", "web")
+	hpaWant := memhpagen.HPA("hpa", "apps/v1", "Deployment", "web")
 
 	tests := []struct {
 		name string

@@ -16,8 +16,8 @@ import (
 	"k8s.io/klog/v2"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // flood sends n reviews of MemHpas aimed at the Deployments named by target(i)
@@ -31,7 +31,7 @@ func flood(t *testing.T, l Lookup, n int, target func(i int) string) time.Durati
 	ctx := klog.NewContext(t.Context(), logr.Discard())
 	start := time.Now()
 	for i := range n {
-		rev, err := DecodeReview(reviewJSON(t, admissionv1.Create, gen.MemHpa(fmt.Sprint("flood-", i), gen.WithRef("apps/v1", "Deployment", target(i))), nil))
+		rev, err := DecodeReview(reviewJSON(t, admissionv1.Create, memhpagen.MemHpa(fmt.Sprint("flood-", i), memhpagen.WithRef("apps/v1", "Deployment", target(i))), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestLiveReadLimitAndNotFoundTTL(t *testing.T) {
 	// Not started: every read falls back, as before the first sync.
 	ctx := t.Context()
 	read := func(name string) error {
-		_, err := l.PodTemplate(ctx, gen.Namespace, deploymentGK, name)
+		_, err := l.PodTemplate(ctx, memhpagen.Namespace, deploymentGK, name)
 		return err
 	}
 	steps := []struct {

@@ -12,21 +12,21 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 	memhpafake "github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/fake"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 func TestClientLookup(t *testing.T) {
-	meta := metav1.ObjectMeta{Name: "web", Namespace: gen.Namespace}
-	tpl := *gen.PodTemplate(gen.Container("app", "1Gi"))
+	meta := metav1.ObjectMeta{Name: "web", Namespace: memhpagen.Namespace}
+	tpl := *memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
 	kube := kubefake.NewClientset(
 		&appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Template: tpl}},
 		&appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Template: tpl}},
 		&appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Template: tpl}},
-		gen.HPA("h", "apps/v1", "Deployment", "web"),
-		gen.MemoryLimitRange("mem", "1Gi"),
+		memhpagen.HPA("h", "apps/v1", "Deployment", "web"),
+		memhpagen.MemoryLimitRange("mem", "1Gi"),
 	)
-	memhpa := memhpafake.NewSimpleClientset(gen.MemHpa("web"), gen.MemHpa("api"))
+	memhpa := memhpafake.NewSimpleClientset(memhpagen.MemHpa("web"), memhpagen.MemHpa("api"))
 	var fieldSelector string
 	memhpa.PrependReactor("list", "memhpas", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		fieldSelector = a.(clienttesting.ListAction).GetListRestrictions().Fields.String()
@@ -36,7 +36,7 @@ func TestClientLookup(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("MemHpas asks the apiserver to filter by target name", func(t *testing.T) {
-		if _, err := l.MemHpas(ctx, gen.Namespace, "web"); err != nil {
+		if _, err := l.MemHpas(ctx, memhpagen.Namespace, "web"); err != nil {
 			t.Fatal(err)
 		}
 		if fieldSelector != "spec.scaleTargetRef.name=web" {
@@ -44,13 +44,13 @@ func TestClientLookup(t *testing.T) {
 		}
 	})
 	t.Run("HorizontalPodAutoscalers", func(t *testing.T) {
-		hpas, err := l.HorizontalPodAutoscalers(ctx, gen.Namespace, "web")
+		hpas, err := l.HorizontalPodAutoscalers(ctx, memhpagen.Namespace, "web")
 		if err != nil || len(hpas) != 1 || hpas[0].Name != "h" {
 			t.Fatalf("= %v, %v; want the one HPA", hpas, err)
 		}
 	})
 	t.Run("LimitRanges", func(t *testing.T) {
-		lrs, err := l.LimitRanges(ctx, gen.Namespace)
+		lrs, err := l.LimitRanges(ctx, memhpagen.Namespace)
 		if err != nil || len(lrs) != 1 {
 			t.Fatalf("= %v, %v; want the one LimitRange", lrs, err)
 		}
@@ -74,7 +74,7 @@ func TestClientLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("PodTemplate of "+tt.name, func(t *testing.T) {
-			got, err := l.PodTemplate(ctx, gen.Namespace, tt.gk, tt.target)
+			got, err := l.PodTemplate(ctx, memhpagen.Namespace, tt.gk, tt.target)
 			if tt.wantErr != nil {
 				if !tt.wantErr(err) {
 					t.Fatalf("error = %v", err)
@@ -112,15 +112,15 @@ func TestClientLookupErrorsAreWrapped(t *testing.T) {
 
 // The fake and the client-go Lookup agree on what they read.
 func TestFakeLookupMatchesClientLookup(t *testing.T) {
-	tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
+	tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
 	fake := &FakeLookup{Templates: workload("web", tpl)}
 	client := NewClientLookup(kubefake.NewClientset(&appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: gen.Namespace}, Spec: appsv1.DeploymentSpec{Template: *tpl}}),
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: memhpagen.Namespace}, Spec: appsv1.DeploymentSpec{Template: *tpl}}),
 		memhpafake.NewSimpleClientset())
 	for _, gk := range []schema.GroupKind{{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "StatefulSet"}, {Group: "x.io", Kind: "Deployment"}} {
 		for _, name := range []string{"web", "nope"} {
-			a, errA := fake.PodTemplate(t.Context(), gen.Namespace, gk, name)
-			b, errB := client.PodTemplate(t.Context(), gen.Namespace, gk, name)
+			a, errA := fake.PodTemplate(t.Context(), memhpagen.Namespace, gk, name)
+			b, errB := client.PodTemplate(t.Context(), memhpagen.Namespace, gk, name)
 			if apierrors.IsNotFound(errA) != apierrors.IsNotFound(errB) || errors.Is(errA, ErrUnsupportedKind) != errors.Is(errB, ErrUnsupportedKind) ||
 				(a == nil) != (b == nil) {
 				t.Errorf("%s %s: fake = %v, %v; client = %v, %v", gk, name, a != nil, errA, b != nil, errB)

@@ -16,18 +16,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 var refPath = field.NewPath("spec", "scaleTargetRef")
 
 // limited is the template of a Deployment whose container has a memory limit.
-var limited = gen.PodTemplate(gen.Container("app", "512Mi"))
+var limited = memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""))
 
 func TestValidator(t *testing.T) {
-	other := gen.MemHpa("other", gen.WithRef("apps/v1", "Deployment", "web"))
+	other := memhpagen.MemHpa("other", memhpagen.WithRef("apps/v1", "Deployment", "web"))
 	// The apiserver sends an update with the stored resourceVersion.
-	rv := gen.WithResourceVersion("7")
+	rv := memhpagen.WithResourceVersion("7")
 	tests := []struct {
 		name   string
 		body   []byte
@@ -39,106 +39,106 @@ func TestValidator(t *testing.T) {
 		// wantReads are the Lookup methods called, nil for none.
 		wantReads []string
 	}{
-		{name: "valid create", body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+		{name: "valid create", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup:    &FakeLookup{Templates: workload("web", limited)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "three bad fields give three causes and no reads",
-			body:   reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(150), gen.WithRef("apps/v1", "Deployment", "")), nil),
+			body:   reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(150), memhpagen.WithRef("apps/v1", "Deployment", "")), nil),
 			lookup: &FakeLookup{},
 			wantCauses: field.ErrorList{
 				field.Required(refPath.Child("name"), ""),
 				field.Invalid(field.NewPath("spec", "minReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Invalid(field.NewPath("spec", "targetUtilizationPercentage"), int32(150), "must be between 1 and 100, inclusive")}},
 		{name: "field errors and an owner conflict are reported together",
-			body:   reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithMax(0)), nil),
+			body:   reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMax(0)), nil),
 			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{
 				field.Invalid(field.NewPath("spec", "maxReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "undefaulted object is judged as defaulted",
-			body:      reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("", "Deployment", "web"), gen.WithMax(1)), nil),
+			body:      reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web"), memhpagen.WithMax(1)), nil),
 			lookup:    &FakeLookup{Templates: workload("web", limited)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "second MemHpa on the same workload",
-			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body:       reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup:     &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
 			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "same workload written without apiVersion and in another version",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("", "Deployment", "web")), nil),
-			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("other", gen.WithRef("apps/v1beta2", "Deployment", "web"))},
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web")), nil),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("other", memhpagen.WithRef("apps/v1beta2", "Deployment", "web"))},
 				Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
 			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "same name in another group, kind or namespace is no conflict",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{
-				*gen.MemHpa("a", gen.WithRef("argoproj.io/v1alpha1", "Deployment", "web")),
-				*gen.MemHpa("b", gen.WithRef("apps/v1", "StatefulSet", "web")),
-				*gen.MemHpa("c", gen.WithNamespace("prod")),
-				*gen.MemHpa("d", gen.WithRef("apps/v1", "Deployment", "web"), gen.Deleting()),
+				*memhpagen.MemHpa("a", memhpagen.WithRef("argoproj.io/v1alpha1", "Deployment", "web")),
+				*memhpagen.MemHpa("b", memhpagen.WithRef("apps/v1", "StatefulSet", "web")),
+				*memhpagen.MemHpa("c", memhpagen.WithNamespace("prod")),
+				*memhpagen.MemHpa("d", memhpagen.WithRef("apps/v1", "Deployment", "web"), memhpagen.Deleting()),
 			}, Templates: workload("web", limited)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "update that keeps its target does not look for other autoscalers",
-			body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithMax(20)), gen.MemHpa("web", rv)),
-			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("web"), *other},
-				HPAItems: []autoscalingv2.HorizontalPodAutoscaler{*gen.HPA("web-hpa", "apps/v1", "Deployment", "web")}, Templates: workload("web", limited)},
+			body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", rv, memhpagen.WithMax(20)), memhpagen.MemHpa("web", rv)),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("web"), *other},
+				HPAItems: []autoscalingv2.HorizontalPodAutoscaler{*memhpagen.HPA("web-hpa", "apps/v1", "Deployment", "web")}, Templates: workload("web", limited)},
 			wantReads: []string{"PodTemplate"}},
 		{name: "create under the name of a stored MemHpa is left to the apiserver (AlreadyExists)",
-			body:      reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
-			lookup:    &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("web")}, Templates: workload("web", limited)},
+			body:      reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
+			lookup:    &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("web")}, Templates: workload("web", limited)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "update that moves onto an owned workload",
-			body: reviewJSON(t, admissionv1.Update, gen.MemHpa("api", rv, gen.WithRef("apps/v1", "Deployment", "web")), gen.MemHpa("api", rv)),
-			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*gen.MemHpa("api"), *other},
+			body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("api", rv, memhpagen.WithRef("apps/v1", "Deployment", "web")), memhpagen.MemHpa("api", rv)),
+			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("api"), *other},
 				Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
 			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "update that leaves an invalid spec as it was is admitted without reads",
-			body:   reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithTarget(150), gen.WithLabels(map[string]string{"a": "b"})), gen.MemHpa("web", rv, gen.WithTarget(150))),
+			body:   reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", rv, memhpagen.WithTarget(150), memhpagen.WithLabels(map[string]string{"a": "b"})), memhpagen.MemHpa("web", rv, memhpagen.WithTarget(150))),
 			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}}},
 		{name: "HorizontalPodAutoscaler on the same workload",
-			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
-			lookup:     &FakeLookup{HPAItems: []autoscalingv2.HorizontalPodAutoscaler{*gen.HPA("web-hpa", "apps/v1", "Deployment", "web")}, Templates: workload("web", limited)},
+			body:       reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
+			lookup:     &FakeLookup{HPAItems: []autoscalingv2.HorizontalPodAutoscaler{*memhpagen.HPA("web-hpa", "apps/v1", "Deployment", "web")}, Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which HorizontalPodAutoscaler "web-hpa" already scales (two autoscalers would fight over its replicas)`)},
 			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "HorizontalPodAutoscaler on another workload",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup: &FakeLookup{HPAItems: []autoscalingv2.HorizontalPodAutoscaler{
-				*gen.HPA("a", "apps/v1", "Deployment", "api"), *gen.HPA("b", "apps/v1", "StatefulSet", "web")}, Templates: workload("web", limited)},
+				*memhpagen.HPA("a", "apps/v1", "Deployment", "api"), *memhpagen.HPA("b", "apps/v1", "StatefulSet", "web")}, Templates: workload("web", limited)},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "missing workload is a warning",
-			body:         reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body:         reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup:       &FakeLookup{},
 			wantWarnings: []string{`Deployment.apps "web" was not found in namespace "default": MemHpa "web" does nothing until it exists`},
 			wantReads:    []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "containers without a memory limit are a warning",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
-			lookup: &FakeLookup{Templates: workload("web", gen.PodTemplate(
-				gen.Container("app", "1Gi"), gen.Container("proxy", ""), gen.Container("log", "0")))},
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
+			lookup: &FakeLookup{Templates: workload("web", memhpagen.PodTemplate(
+				memhpagen.Container("app", "1Gi", ""), memhpagen.Container("proxy", "", ""), memhpagen.Container("log", "0", "")))},
 			wantWarnings: []string{`containers "proxy", "log" of Deployment.apps "web" have no memory limit`},
 			wantReads:    []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
 		{name: "a sidecar without a memory limit is a warning",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup: &FakeLookup{Templates: workload("web", func() *corev1.PodTemplateSpec {
-				tpl := gen.PodTemplate(gen.Container("app", "1Gi"))
-				tpl.Spec.InitContainers = []corev1.Container{gen.Container("init", ""), gen.Sidecar("mesh", "")}
+				tpl := memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""))
+				tpl.Spec.InitContainers = []corev1.Container{memhpagen.Container("init", "", ""), memhpagen.Sidecar("mesh", "")}
 				return tpl
 			}())},
 			wantWarnings: []string{`container "mesh" of Deployment.apps "web" has no memory limit`},
 			wantReads:    []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
 		{name: "a LimitRange default limit covers containers without one",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
-			lookup: &FakeLookup{Templates: workload("web", gen.PodTemplate(gen.Container("app", ""))),
-				LimitRangeItems: []corev1.LimitRange{*gen.MemoryLimitRange("mem", "256Mi")}},
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
+			lookup: &FakeLookup{Templates: workload("web", memhpagen.PodTemplate(memhpagen.Container("app", "", ""))),
+				LimitRangeItems: []corev1.LimitRange{*memhpagen.MemoryLimitRange("mem", "256Mi")}},
 			wantReads: []string{"HorizontalPodAutoscalers", "LimitRanges", "MemHpas", "PodTemplate"}},
 		{name: "custom workload kinds are not read",
-			body:      reviewJSON(t, admissionv1.Create, gen.MemHpa("web", gen.WithRef("argoproj.io/v1alpha1", "Rollout", "web")), nil),
+			body:      reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithRef("argoproj.io/v1alpha1", "Rollout", "web")), nil),
 			lookup:    &FakeLookup{},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "failed reads admit with warnings",
-			body: reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil),
+			body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil),
 			lookup: &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Errs: map[string]error{
 				"MemHpas": errors.New("connection refused"), "HorizontalPodAutoscalers": errors.New("forbidden"), "PodTemplate": errors.New("EOF")}},
 			wantWarnings: []string{
@@ -147,18 +147,18 @@ func TestValidator(t *testing.T) {
 				`could not read Deployment.apps "web" (EOF): its memory limits were not checked`},
 			wantReads: []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
 		{name: "dry run is checked like the real thing",
-			body:       reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil, dryRun()),
+			body:       reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil, dryRun()),
 			lookup:     &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}, Templates: workload("web", limited)},
 			wantCauses: field.ErrorList{field.Forbidden(refPath, `must not point at Deployment.apps "web", which MemHpa "other" already scales`)},
 			wantReads:  []string{"HorizontalPodAutoscalers", "MemHpas", "PodTemplate"}},
-		{name: "delete is never blocked", body: reviewJSON(t, admissionv1.Delete, nil, gen.MemHpa("web", gen.WithMin(0))),
+		{name: "delete is never blocked", body: reviewJSON(t, admissionv1.Delete, nil, memhpagen.MemHpa("web", memhpagen.WithMin(0))),
 			lookup: &FakeLookup{}},
 		{name: "status update is never blocked, its problems are warnings",
-			body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web", rv, gen.WithMin(0), gen.WithStatus(v1alpha1.MemHpaStatus{CurrentReplicas: -1})),
-				gen.MemHpa("web", rv, gen.WithMin(0)), subresource("status")),
+			body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", rv, memhpagen.WithMin(0), memhpagen.WithStatus(v1alpha1.MemHpaStatus{CurrentReplicas: -1})),
+				memhpagen.MemHpa("web", rv, memhpagen.WithMin(0)), subresource("status")),
 			lookup:       &FakeLookup{MemHpaItems: []v1alpha1.MemHpa{*other}},
 			wantWarnings: []string{"status.currentReplicas: Invalid value: -1: must be greater than or equal to 0"}},
-		{name: "other subresources pass", body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web", gen.WithMin(0)), gen.MemHpa("web"), subresource("scale")),
+		{name: "other subresources pass", body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", memhpagen.WithMin(0)), memhpagen.MemHpa("web"), subresource("scale")),
 			lookup: &FakeLookup{}},
 	}
 	for _, tt := range tests {
@@ -233,7 +233,7 @@ func TestValidatorTimeout(t *testing.T) {
 			defer close(tt.lookup.Hang)
 			const timeout = 100 * time.Millisecond
 			start := time.Now()
-			resp := review(t, NewValidator(tt.lookup, timeout), reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil))
+			resp := review(t, NewValidator(tt.lookup, timeout), reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil))
 			elapsed := time.Since(start)
 			if elapsed > timeout+time.Second {
 				t.Errorf("review took %v with a %v timeout", elapsed, timeout)
@@ -249,7 +249,7 @@ func TestValidatorTimeout(t *testing.T) {
 }
 
 func TestValidatorWithoutLookup(t *testing.T) {
-	resp := review(t, NewValidator(nil, 0), reviewJSON(t, admissionv1.Create, gen.MemHpa("web"), nil))
+	resp := review(t, NewValidator(nil, 0), reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web"), nil))
 	if !resp.Allowed || len(resp.Warnings) != 0 {
 		t.Fatalf("response = %+v, want admitted without warnings", resp)
 	}
@@ -262,7 +262,7 @@ func TestValidatorRefusesUnreadableObjects(t *testing.T) {
 	}{
 		{name: "object of the wrong shape", body: reviewJSON(t, admissionv1.Create, `{"spec":{"maxReplicas":"ten"}}`, nil)},
 		{name: "create without an object", body: reviewJSON(t, admissionv1.Create, nil, nil)},
-		{name: "update without the old object", body: reviewJSON(t, admissionv1.Update, gen.MemHpa("web"), nil)},
+		{name: "update without the old object", body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web"), nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

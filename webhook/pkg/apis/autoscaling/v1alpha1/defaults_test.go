@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 func TestSetDefaults(t *testing.T) {
@@ -16,26 +16,26 @@ func TestSetDefaults(t *testing.T) {
 		in   *v1alpha1.MemHpa
 		want *v1alpha1.MemHpa
 	}{
-		{name: "min and target unset", in: gen.MemHpa("web"),
-			want: gen.MemHpa("web", gen.WithMin(1), gen.WithTarget(80))},
-		{name: "all set stays", in: gen.MemHpa("web", gen.WithMin(3), gen.WithTarget(50)),
-			want: gen.MemHpa("web", gen.WithMin(3), gen.WithTarget(50))},
-		{name: "invalid values are left for validation", in: gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(0)),
-			want: gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(0))},
-		{name: "Deployment gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "Deployment", "web"), gen.WithMin(2), gen.WithTarget(70)),
-			want: gen.MemHpa("web", gen.WithRef("apps/v1", "Deployment", "web"), gen.WithMin(2), gen.WithTarget(70))},
-		{name: "StatefulSet gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "StatefulSet", "db")),
-			want: gen.MemHpa("web", gen.WithRef("apps/v1", "StatefulSet", "db"), gen.WithMin(1), gen.WithTarget(80))},
-		{name: "ReplicaSet gets apps/v1", in: gen.MemHpa("web", gen.WithRef("", "ReplicaSet", "rs")),
-			want: gen.MemHpa("web", gen.WithRef("apps/v1", "ReplicaSet", "rs"), gen.WithMin(1), gen.WithTarget(80))},
-		{name: "custom kind gets no apiVersion", in: gen.MemHpa("web", gen.WithRef("", "Rollout", "web")),
-			want: gen.MemHpa("web", gen.WithRef("", "Rollout", "web"), gen.WithMin(1), gen.WithTarget(80))},
-		{name: "kind is case-sensitive", in: gen.MemHpa("web", gen.WithRef("", "deployment", "web")),
-			want: gen.MemHpa("web", gen.WithRef("", "deployment", "web"), gen.WithMin(1), gen.WithTarget(80))},
-		{name: "apiVersion written stays", in: gen.MemHpa("web", gen.WithRef("extensions/v1beta1", "Deployment", "web")),
-			want: gen.MemHpa("web", gen.WithRef("extensions/v1beta1", "Deployment", "web"), gen.WithMin(1), gen.WithTarget(80))},
-		{name: "behavior is left alone", in: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(10)), nil)),
-			want: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(10)), nil), gen.WithMin(1), gen.WithTarget(80))},
+		{name: "min and target unset", in: memhpagen.MemHpa("web"),
+			want: memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "all set stays", in: memhpagen.MemHpa("web", memhpagen.WithMin(3), memhpagen.WithTarget(50)),
+			want: memhpagen.MemHpa("web", memhpagen.WithMin(3), memhpagen.WithTarget(50))},
+		{name: "invalid values are left for validation", in: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0)),
+			want: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0))},
+		{name: "Deployment gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web"), memhpagen.WithMin(2), memhpagen.WithTarget(70)),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "Deployment", "web"), memhpagen.WithMin(2), memhpagen.WithTarget(70))},
+		{name: "StatefulSet gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "StatefulSet", "db")),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "StatefulSet", "db"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "ReplicaSet gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "ReplicaSet", "rs")),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "ReplicaSet", "rs"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "custom kind gets no apiVersion", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "Rollout", "web")),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("", "Rollout", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "kind is case-sensitive", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "deployment", "web")),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("", "deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "apiVersion written stays", in: memhpagen.MemHpa("web", memhpagen.WithRef("extensions/v1beta1", "Deployment", "web")),
+			want: memhpagen.MemHpa("web", memhpagen.WithRef("extensions/v1beta1", "Deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "behavior is left alone", in: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(10)), nil)),
+			want: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(10)), nil), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,8 +54,8 @@ func TestSetDefaults(t *testing.T) {
 }
 
 func TestEffectiveValues(t *testing.T) {
-	unset := gen.MemHpa("web")
-	set := gen.MemHpa("web", gen.WithMin(4), gen.WithTarget(60))
+	unset := memhpagen.MemHpa("web")
+	set := memhpagen.MemHpa("web", memhpagen.WithMin(4), memhpagen.WithTarget(60))
 	if got := v1alpha1.EffectiveMinReplicas(&unset.Spec); got != 1 {
 		t.Errorf("EffectiveMinReplicas(unset) = %d, want 1", got)
 	}

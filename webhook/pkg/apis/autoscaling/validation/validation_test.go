@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/validation"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 var (
@@ -26,100 +26,100 @@ var (
 )
 
 func TestValidate(t *testing.T) {
-	pods := gen.Policy(autoscalingv2.PodsScalingPolicy, 4, 15)
+	pods := memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 15)
 	tests := []struct {
 		name string
 		obj  *v1alpha1.MemHpa
 		want field.ErrorList
 	}{
-		{name: "minimal", obj: gen.MemHpa("web")},
-		{name: "defaulted", obj: gen.Defaulted(gen.MemHpa("web"))},
-		{name: "all fields at their bounds", obj: gen.MemHpa("web", gen.WithMin(1), gen.WithMax(1), gen.WithTarget(100),
-			gen.WithBehavior(
-				gen.Rules(gen.Window(0), gen.Select(autoscalingv2.MaxChangePolicySelect), gen.Policies(gen.Policy(autoscalingv2.PercentScalingPolicy, 1, 1800)), gen.Tolerance("0")),
-				gen.Rules(gen.Window(3600), gen.Select(autoscalingv2.DisabledPolicySelect), gen.Policies(gen.Policy(autoscalingv2.PodsScalingPolicy, 1, 1)))))},
-		{name: "target at 1", obj: gen.MemHpa("web", gen.WithTarget(1))},
-		{name: "min equal to max", obj: gen.MemHpa("web", gen.WithMin(5), gen.WithMax(5))},
+		{name: "minimal", obj: memhpagen.MemHpa("web")},
+		{name: "defaulted", obj: memhpagen.Defaulted(memhpagen.MemHpa("web"))},
+		{name: "all fields at their bounds", obj: memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithMax(1), memhpagen.WithTarget(100),
+			memhpagen.WithBehavior(
+				memhpagen.Rules(memhpagen.Window(0), memhpagen.Select(autoscalingv2.MaxChangePolicySelect), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PercentScalingPolicy, 1, 1800)), memhpagen.Tolerance("0")),
+				memhpagen.Rules(memhpagen.Window(3600), memhpagen.Select(autoscalingv2.DisabledPolicySelect), memhpagen.Policies(memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 1, 1)))))},
+		{name: "target at 1", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(1))},
+		{name: "min equal to max", obj: memhpagen.MemHpa("web", memhpagen.WithMin(5), memhpagen.WithMax(5))},
 
 		// metadata
-		{name: "name not a DNS subdomain", obj: gen.MemHpa("Web_1"),
+		{name: "name not a DNS subdomain", obj: memhpagen.MemHpa("Web_1"),
 			want: field.ErrorList{field.Invalid(field.NewPath("metadata", "name"), "Web_1",
 				"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")}},
-		{name: "no name", obj: gen.MemHpa(""),
+		{name: "no name", obj: memhpagen.MemHpa(""),
 			want: field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required"),
 				field.Required(ref.Child("name"), "")}},
 		// The apiserver generates the name before validating admission.
-		{name: "generateName with its generated name", obj: gen.MemHpa("web-x7k2p", gen.WithGenerateName("web-"), func(m *v1alpha1.MemHpa) { m.Name = "web-x7k2p" })},
-		{name: "generateName not a DNS subdomain prefix", obj: gen.MemHpa("web-x7k2p", gen.WithGenerateName("Web_"), func(m *v1alpha1.MemHpa) { m.Name = "web-x7k2p" }),
+		{name: "generateName with its generated name", obj: memhpagen.MemHpa("web-x7k2p", memhpagen.WithGenerateName("web-"), func(m *v1alpha1.MemHpa) { m.Name = "web-x7k2p" })},
+		{name: "generateName not a DNS subdomain prefix", obj: memhpagen.MemHpa("web-x7k2p", memhpagen.WithGenerateName("Web_"), func(m *v1alpha1.MemHpa) { m.Name = "web-x7k2p" }),
 			want: field.ErrorList{field.Invalid(field.NewPath("metadata", "generateName"), "Web_",
 				"a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")}},
 
 		// replicas
-		{name: "min 0", obj: gen.MemHpa("web", gen.WithMin(0)),
+		{name: "min 0", obj: memhpagen.MemHpa("web", memhpagen.WithMin(0)),
 			want: field.ErrorList{field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1")}},
-		{name: "min negative", obj: gen.MemHpa("web", gen.WithMin(-3)),
+		{name: "min negative", obj: memhpagen.MemHpa("web", memhpagen.WithMin(-3)),
 			want: field.ErrorList{field.Invalid(spec.Child("minReplicas"), int32(-3), "must be greater than or equal to 1")}},
-		{name: "max 0 with min unset", obj: gen.MemHpa("web", gen.WithMax(0)),
+		{name: "max 0 with min unset", obj: memhpagen.MemHpa("web", memhpagen.WithMax(0)),
 			want: field.ErrorList{field.Invalid(spec.Child("maxReplicas"), int32(0), "must be greater than or equal to 1")}},
-		{name: "max below min", obj: gen.MemHpa("web", gen.WithMin(5), gen.WithMax(3)),
+		{name: "max below min", obj: memhpagen.MemHpa("web", memhpagen.WithMin(5), memhpagen.WithMax(3)),
 			want: field.ErrorList{field.Invalid(spec.Child("maxReplicas"), int32(3), "must be greater than or equal to minReplicas (5)")}},
-		{name: "min 0 and max 0 report each once", obj: gen.MemHpa("web", gen.WithMin(0), gen.WithMax(0)),
+		{name: "min 0 and max 0 report each once", obj: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithMax(0)),
 			want: field.ErrorList{
 				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Invalid(spec.Child("maxReplicas"), int32(0), "must be greater than or equal to 1")}},
 
 		// target
-		{name: "target 0", obj: gen.MemHpa("web", gen.WithTarget(0)),
+		{name: "target 0", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(0)),
 			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(0), "must be between 1 and 100, inclusive")}},
-		{name: "target 101", obj: gen.MemHpa("web", gen.WithTarget(101)),
+		{name: "target 101", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(101)),
 			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(101), "must be between 1 and 100, inclusive")}},
 
 		// scaleTargetRef
-		{name: "kind and name missing", obj: gen.MemHpa("web", gen.WithRef("apps/v1", "", "")),
+		{name: "kind and name missing", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "", "")),
 			want: field.ErrorList{field.Required(ref.Child("kind"), ""), field.Required(ref.Child("name"), "")}},
-		{name: "kind and name not path segments", obj: gen.MemHpa("web", gen.WithRef("apps/v1", "..", "a/b")),
+		{name: "kind and name not path segments", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "..", "a/b")),
 			want: field.ErrorList{field.Invalid(ref.Child("kind"), "..", "may not be '..'"),
 				field.Invalid(ref.Child("name"), "a/b", "may not contain '/'")}},
-		{name: "apiVersion empty for a Deployment is the default", obj: gen.MemHpa("web", gen.WithRef("", "Deployment", "web"))},
-		{name: "apiVersion empty for StatefulSet and ReplicaSet too", obj: gen.MemHpa("web", gen.WithRef("", "ReplicaSet", "web"))},
-		{name: "apiVersion empty for a custom kind", obj: gen.MemHpa("web", gen.WithRef("", "Rollout", "web")),
+		{name: "apiVersion empty for a Deployment is the default", obj: memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web"))},
+		{name: "apiVersion empty for StatefulSet and ReplicaSet too", obj: memhpagen.MemHpa("web", memhpagen.WithRef("", "ReplicaSet", "web"))},
+		{name: "apiVersion empty for a custom kind", obj: memhpagen.MemHpa("web", memhpagen.WithRef("", "Rollout", "web")),
 			want: field.ErrorList{field.Required(ref.Child("apiVersion"), `must be set for kind "Rollout", for example apps/v1`)}},
-		{name: "apiVersion of a custom resource", obj: gen.MemHpa("web", gen.WithRef("argoproj.io/v1alpha1", "Rollout", "web"))},
-		{name: "apiVersion of the core group", obj: gen.MemHpa("web", gen.WithRef("v1", "ReplicationController", "web"))},
-		{name: "apiVersion with too many slashes", obj: gen.MemHpa("web", gen.WithRef("apps/v1/x", "Deployment", "web")),
+		{name: "apiVersion of a custom resource", obj: memhpagen.MemHpa("web", memhpagen.WithRef("argoproj.io/v1alpha1", "Rollout", "web"))},
+		{name: "apiVersion of the core group", obj: memhpagen.MemHpa("web", memhpagen.WithRef("v1", "ReplicationController", "web"))},
+		{name: "apiVersion with too many slashes", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1/x", "Deployment", "web")),
 			want: field.ErrorList{field.Invalid(ref.Child("apiVersion"), "apps/v1/x", "must be a group/version such as apps/v1")}},
-		{name: "apiVersion without version", obj: gen.MemHpa("web", gen.WithRef("apps/", "Deployment", "web")),
+		{name: "apiVersion without version", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/", "Deployment", "web")),
 			want: field.ErrorList{field.Invalid(ref.Child("apiVersion"), "apps/", "must be a group/version such as apps/v1")}},
-		{name: "apiVersion with a bad group", obj: gen.MemHpa("web", gen.WithRef("Apps_/v1", "Deployment", "web")),
+		{name: "apiVersion with a bad group", obj: memhpagen.MemHpa("web", memhpagen.WithRef("Apps_/v1", "Deployment", "web")),
 			want: field.ErrorList{field.Invalid(ref.Child("apiVersion"), "Apps_/v1", "must be a group/version such as apps/v1, with a group that is a DNS subdomain")}},
-		{name: "apiVersion with a bad version", obj: gen.MemHpa("web", gen.WithRef("apps/V1", "Deployment", "web")),
+		{name: "apiVersion with a bad version", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/V1", "Deployment", "web")),
 			want: field.ErrorList{field.Invalid(ref.Child("apiVersion"), "apps/V1", "must be a group/version such as apps/v1, with a version that is a DNS label")}},
 
 		// behavior, as the apiserver checks an HPA's
-		{name: "behavior empty", obj: gen.MemHpa("web", gen.WithBehavior(nil, nil))},
-		{name: "rules with policies unset take the HPA defaults", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(60)), gen.Rules()))},
-		{name: "policies empty", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Policies()), gen.Rules(gen.Policies()))),
+		{name: "behavior empty", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(nil, nil))},
+		{name: "rules with policies unset take the HPA defaults", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(60)), memhpagen.Rules()))},
+		{name: "policies empty", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Policies()), memhpagen.Rules(memhpagen.Policies()))),
 			want: field.ErrorList{field.Required(up.Child("policies"), "must have at least one policy"),
 				field.Required(down.Child("policies"), "must have at least one policy")}},
-		{name: "window negative", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Window(-1)), nil)),
+		{name: "window negative", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(-1)), nil)),
 			want: field.ErrorList{field.Invalid(up.Child("stabilizationWindowSeconds"), int32(-1), "must be greater than or equal to 0")}},
-		{name: "window over an hour", obj: gen.MemHpa("web", gen.WithBehavior(nil, gen.Rules(gen.Window(3601)))),
+		{name: "window over an hour", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Window(3601)))),
 			want: field.ErrorList{field.Invalid(down.Child("stabilizationWindowSeconds"), int32(3601), "must be less than or equal to 3600")}},
-		{name: "select policy unknown", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Select("max")), nil)),
+		{name: "select policy unknown", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Select("max")), nil)),
 			want: field.ErrorList{field.NotSupported(up.Child("selectPolicy"), autoscalingv2.ScalingPolicySelect("max"), selectPolicies)}},
-		{name: "policy with every field wrong", obj: gen.MemHpa("web", gen.WithBehavior(nil, gen.Rules(gen.Policies(pods, gen.Policy("Replicas", 0, 0))))),
+		{name: "policy with every field wrong", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(nil, memhpagen.Rules(memhpagen.Policies(pods, memhpagen.Policy("Replicas", 0, 0))))),
 			want: field.ErrorList{
 				field.NotSupported(down.Child("policies").Index(1).Child("type"), autoscalingv2.HPAScalingPolicyType("Replicas"), policyTypes),
 				field.Invalid(down.Child("policies").Index(1).Child("value"), int32(0), "must be greater than 0"),
 				field.Invalid(down.Child("policies").Index(1).Child("periodSeconds"), int32(0), "must be greater than 0")}},
-		{name: "policy value negative and period over 30 minutes", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Policies(gen.Policy(autoscalingv2.PercentScalingPolicy, -5, 1801))), nil)),
+		{name: "policy value negative and period over 30 minutes", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Policies(memhpagen.Policy(autoscalingv2.PercentScalingPolicy, -5, 1801))), nil)),
 			want: field.ErrorList{
 				field.Invalid(up.Child("policies").Index(0).Child("value"), int32(-5), "must be greater than 0"),
 				field.Invalid(up.Child("policies").Index(0).Child("periodSeconds"), int32(1801), "must be less than or equal to 1800")}},
-		{name: "tolerance negative", obj: gen.MemHpa("web", gen.WithBehavior(gen.Rules(gen.Tolerance("-0.1")), nil)),
+		{name: "tolerance negative", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Tolerance("-0.1")), nil)),
 			want: field.ErrorList{field.Invalid(up.Child("tolerance"), "-100m", "must be greater than or equal to 0")}},
 
-		{name: "three bad fields give three errors", obj: gen.MemHpa("web", gen.WithMin(0), gen.WithTarget(150), gen.WithRef("apps/v1", "Deployment", "")),
+		{name: "three bad fields give three errors", obj: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(150), memhpagen.WithRef("apps/v1", "Deployment", "")),
 			want: field.ErrorList{
 				field.Required(ref.Child("name"), ""),
 				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
@@ -129,29 +129,29 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			assertErrors(t, validation.Validate(tt.obj), tt.want)
 			// Validation judges an unset field as its default would be.
-			assertErrors(t, validation.Validate(gen.Defaulted(tt.obj)), tt.want)
+			assertErrors(t, validation.Validate(memhpagen.Defaulted(tt.obj)), tt.want)
 		})
 	}
 }
 
 func TestValidateUpdate(t *testing.T) {
-	old := gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"))
+	old := memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"))
 	// Stored before a rule existed (or with the webhook down): invalid already.
-	oldInvalid := gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"), gen.WithTarget(150))
+	oldInvalid := memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"), memhpagen.WithTarget(150))
 	tests := []struct {
 		name     string
 		new, old *v1alpha1.MemHpa
 		want     field.ErrorList
 	}{
-		{name: "valid change", new: gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"), gen.WithMax(20)), old: old},
-		{name: "invalid change", new: gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"), gen.WithMin(30)), old: old,
+		{name: "valid change", new: memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"), memhpagen.WithMax(20)), old: old},
+		{name: "invalid change", new: memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"), memhpagen.WithMin(30)), old: old,
 			want: field.ErrorList{field.Invalid(spec.Child("maxReplicas"), int32(10), "must be greater than or equal to minReplicas (30)")}},
 		{name: "unchanged invalid spec is not judged again",
-			new: gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"), gen.WithTarget(150), gen.WithFinalizers()), old: oldInvalid},
+			new: memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"), memhpagen.WithTarget(150), memhpagen.WithFinalizers()), old: oldInvalid},
 		{name: "changing an invalid spec judges all of it",
-			new: gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithUID("u1"), gen.WithTarget(150), gen.WithMax(20)), old: oldInvalid,
+			new: memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1"), memhpagen.WithTarget(150), memhpagen.WithMax(20)), old: oldInvalid,
 			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(150), "must be between 1 and 100, inclusive")}},
-		{name: "name is immutable", new: gen.MemHpa("web2", gen.WithResourceVersion("7"), gen.WithUID("u1")), old: old,
+		{name: "name is immutable", new: memhpagen.MemHpa("web2", memhpagen.WithResourceVersion("7"), memhpagen.WithUID("u1")), old: old,
 			want: field.ErrorList{field.Invalid(field.NewPath("metadata", "name"), "web2", "field is immutable")}},
 	}
 	for _, tt := range tests {
@@ -162,7 +162,7 @@ func TestValidateUpdate(t *testing.T) {
 }
 
 func TestValidateStatusUpdate(t *testing.T) {
-	old := gen.MemHpa("web", gen.WithResourceVersion("7"))
+	old := memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"))
 	cond := metav1.Condition{Type: "AbleToScale", Status: metav1.ConditionTrue, Reason: "SucceededRescale",
 		Message: "the scaler was able to update the target scale", LastTransitionTime: metav1.Unix(1e9, 0)}
 	tests := []struct {
@@ -184,7 +184,7 @@ func TestValidateStatusUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			obj := gen.MemHpa("web", gen.WithResourceVersion("7"), gen.WithStatus(tt.status))
+			obj := memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithStatus(tt.status))
 			assertErrors(t, validation.ValidateStatusUpdate(obj, old), tt.want)
 		})
 	}

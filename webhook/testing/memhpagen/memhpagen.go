@@ -1,7 +1,11 @@
-// Package gen builds MemHpa objects, and the objects around them, for tests:
-// gen.MemHpa("web", gen.WithMin(2)) is a valid MemHpa named web in namespace
-// default that scales Deployment.apps "web" between 2 and 10 replicas.
-package gen
+// Package memhpagen is test builders; not part of the API. It builds MemHpa
+// objects, and the objects around them (HPAs, pod templates, containers), for
+// the tests of the webhook and the scaler:
+// memhpagen.MemHpa("web", memhpagen.WithMin(2)) is a valid, undefaulted MemHpa
+// named web in namespace default that scales Deployment.apps "web" between 2
+// and 10 replicas. Why a package of its own outside pkg/: two modules' tests
+// import it, and what is under pkg/ is the API a user may import.
+package memhpagen
 
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -65,6 +69,9 @@ func WithFinalizers(f ...string) Option { return func(m *v1alpha1.MemHpa) { m.Fi
 func Deleting() Option {
 	return func(m *v1alpha1.MemHpa) { m.DeletionTimestamp = ptr.To(metav1.Unix(1e9, 0)) }
 }
+
+// WithGeneration sets metadata.generation (the apiserver's is 1 on create).
+func WithGeneration(g int64) Option { return func(m *v1alpha1.MemHpa) { m.Generation = g } }
 
 // WithMin sets spec.minReplicas.
 func WithMin(n int32) Option { return func(m *v1alpha1.MemHpa) { m.Spec.MinReplicas = ptr.To(n) } }
@@ -160,18 +167,23 @@ func PodTemplate(containers ...corev1.Container) *corev1.PodTemplateSpec {
 	}
 }
 
-// Container returns a container with the given memory limit ("" for none).
-func Container(name, memoryLimit string) corev1.Container {
+// Container returns a container with the given memory limit and request (""
+// for none), for a pod template or a pod.
+func Container(name, memoryLimit, memoryRequest string) corev1.Container {
 	c := corev1.Container{Name: name, Image: "registry.example/app:1"}
 	if memoryLimit != "" {
 		c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memoryLimit)}
 	}
+	if memoryRequest != "" {
+		c.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memoryRequest)}
+	}
 	return c
 }
 
-// Sidecar returns a restartable init container with the given memory limit.
+// Sidecar returns a restartable init container (a native sidecar) with the
+// given memory limit.
 func Sidecar(name, memoryLimit string) corev1.Container {
-	c := Container(name, memoryLimit)
+	c := Container(name, memoryLimit, "")
 	c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 	return c
 }
