@@ -42,8 +42,8 @@ func (e *Env) kwokctl(ctx context.Context, args ...string) (string, error) {
 }
 
 // applyKwokMetrics applies kwok's Metric (a kubelet-style /metrics/resource
-// per node) and ClusterResourceUsage (usage from pod annotations) from the kwok
-// module at the pinned version.
+// per node) from the kwok module at the pinned version, and the harness's own
+// ClusterResourceUsage (usage from pod annotations, see usageFromAnnotations).
 func (e *Env) applyKwokMetrics(ctx context.Context) error {
 	versions, err := Versions(e.Root)
 	if err != nil {
@@ -53,16 +53,43 @@ func (e *Env) applyKwokMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{
-		"kustomize/metrics/resource/metrics-resource.yaml",
-		"kustomize/metrics/usage/usage-from-annotation.yaml",
-	} {
-		if _, err := e.Kubectl(ctx, "apply", "-f", filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("apply kwok's %s: %w", f, err)
-		}
+	const metrics = "kustomize/metrics/resource/metrics-resource.yaml"
+	if _, err := e.Kubectl(ctx, "apply", "-f", filepath.Join(dir, metrics)); err != nil {
+		return fmt.Errorf("apply kwok's %s: %w", metrics, err)
+	}
+	if _, err := e.ApplyYAML(ctx, usageFromAnnotations); err != nil {
+		return fmt.Errorf("apply the usage from annotations: %w", err)
 	}
 	return nil
 }
+
+// usageFromAnnotations is kwok's usage-from-annotation ClusterResourceUsage
+// with one addition: a container's own annotation
+// (KwokUsageMemoryContainerAnnotation + its name) wins over the pod's, so
+// that the containers of one pod can report different working sets (issue
+// 13: a container target). kwok evaluates the expression once per container
+// with the variable container bound (kwok v0.8.0
+// pkg/kwok/server/metrics_resource_usage.go evaluateContainerResourceUsage).
+const usageFromAnnotations = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterResourceUsage
+metadata:
+  name: usage-from-annotation
+spec:
+  usages:
+  - usage:
+      cpu:
+        expression: |
+          "` + kwokUsageCPUAnnotation + `" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["` + kwokUsageCPUAnnotation + `"])
+          : Quantity("1m")
+      memory:
+        expression: |
+          ("` + KwokUsageMemoryContainerAnnotation + `" + container.name) in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["` + KwokUsageMemoryContainerAnnotation + `" + container.name])
+          : "` + KwokUsageMemoryAnnotation + `" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["` + KwokUsageMemoryAnnotation + `"])
+          : Quantity("1Mi")
+`
 
 // WaitAPIServerReady polls the apiserver's /readyz.
 func (e *Env) WaitAPIServerReady(ctx context.Context, timeout time.Duration) error {

@@ -14,6 +14,14 @@ import (
 // usage-from-annotation ClusterResourceUsage, which the harness applies).
 const KwokUsageMemoryAnnotation = "kwok.x-k8s.io/usage-memory"
 
+// KwokUsageMemoryContainerAnnotation followed by a container's name is the
+// pod annotation whose quantity kwok reports as that container's working
+// set, in place of KwokUsageMemoryAnnotation's (the harness's
+// ClusterResourceUsage reads it).
+const KwokUsageMemoryContainerAnnotation = KwokUsageMemoryAnnotation + "-"
+
+const kwokUsageCPUAnnotation = "kwok.x-k8s.io/usage-cpu"
+
 // Workload is a Deployment of kwok pods, as the e2e tests, the demo and the
 // bench create them: pods labelled app=Label on the kwok nodes, each
 // container reporting Memory as its working set.
@@ -30,6 +38,9 @@ type Workload struct {
 	Memory string
 	// Containers; default one container "app" without resources.
 	Containers []WorkloadContainer
+	// ContainerMemory is what kwok reports for the named containers of each
+	// pod, in place of Memory (KwokUsageMemoryContainerAnnotation).
+	ContainerMemory map[string]string
 }
 
 // WorkloadContainer is one container of a Workload's pods.
@@ -60,8 +71,14 @@ func (w Workload) Deployment() *appsv1.Deployment {
 		containers = []WorkloadContainer{{Name: "app"}}
 	}
 	var annotations map[string]string
+	if w.Memory != "" || len(w.ContainerMemory) > 0 {
+		annotations = map[string]string{}
+	}
 	if w.Memory != "" {
-		annotations = map[string]string{KwokUsageMemoryAnnotation: w.Memory}
+		annotations[KwokUsageMemoryAnnotation] = w.Memory
+	}
+	for name, q := range w.ContainerMemory {
+		annotations[KwokUsageMemoryContainerAnnotation+name] = q
 	}
 	labels := map[string]string{"app": label}
 	d := &appsv1.Deployment{

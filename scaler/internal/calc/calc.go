@@ -15,6 +15,11 @@
 //     as the HPA does not scale when a request is missing.
 //   - pods that have Succeeded are ignored like Failed ones: they hold no memory
 //     and will not come back.
+//   - a limit is the one that applies: the smaller of the spec's and the one
+//     the pod's status reports (limits.go says why the smaller is safe).
+//
+// With spec.container, only that container's working set and limit count, as
+// for the HPA's ContainerResource metric; a pod without it is missing.
 //
 // Like the HPA for every metric but CPU, readiness is not consulted: a Running
 // pod that is not Ready still holds its memory, and that memory is what the
@@ -69,6 +74,10 @@ type Input struct {
 	// without an entry has no usable sample. Decide only reads it: the
 	// controller hands the same map to every MemHpa of a namespace.
 	Usage map[string]int64
+	// ContainerUsage is the working set in bytes of each container with a
+	// usable sample, by pod and container name; read only when the spec
+	// names a container. Only read, like Usage.
+	ContainerUsage map[string]map[string]int64
 	// Duplicated lists, by pod name, the containers that more than one
 	// Prometheus series reported; their usage above counts each once, at its
 	// largest figure. Only read, like Usage.
@@ -375,7 +384,7 @@ func metricReplicas(in Input, target int32, tol tolerances, rec *Recommendation)
 	if len(in.Pods) == 0 {
 		return 0, failedMetric("no pods returned by selector while calculating replica count")
 	}
-	g, err := groupPods(in.Pods, in.Usage, in.Duplicated)
+	g, err := groupPods(in.Pods, in.Spec.Container, podUsage{all: in.Usage, containers: in.ContainerUsage, duplicated: in.Duplicated})
 	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
 	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
 	rec.Pods.RequestAsLimit, rec.Pods.DuplicateSeries = g.requestAsLimit, g.duplicates
@@ -452,7 +461,26 @@ type groups struct {
 	duplicates     []string
 }
 
-func groupPods(pods []*corev1.Pod, usage map[string]int64, duplicated map[string][]string) (groups, error) {
+// podUsage is what Prometheus said of the pods: their working sets, those of
+// their containers, and the containers more than one series reported.
+type podUsage struct {
+	all        map[string]int64
+	containers map[string]map[string]int64
+	duplicated map[string][]string
+}
+
+// of is the usage that counts for a pod: the whole pod's, or only that of
+// container when it is not empty.
+func (u podUsage) of(pod, container string) (int64, bool) {
+	if container == "" {
+		v, ok := u.all[pod]
+		return v, ok
+	}
+	v, ok := u.containers[pod][container]
+	return v, ok
+}
+
+func groupPods(pods []*corev1.Pod, container string, usage podUsage) (groups, error) {
 	g := groups{usage: map[string]int64{}, limits: map[string]int64{}}
 	var firstMissingLimit error
 	for _, p := range pods {
@@ -461,27 +489,32 @@ func groupPods(pods []*corev1.Pod, usage map[string]int64, duplicated map[string
 			g.ignored++
 			continue
 		}
-		for _, c := range duplicated[p.Name] {
-			g.duplicates = append(g.duplicates, p.Name+"/"+c)
+		for _, c := range usage.duplicated[p.Name] {
+			if container == "" || c == container {
+				g.duplicates = append(g.duplicates, p.Name+"/"+c)
+			}
 		}
-		limit, fromRequest, missing := memoryLimit(p)
-		for _, c := range fromRequest {
+		limit := memoryLimit(p, container)
+		for _, c := range limit.fromRequest {
 			g.requestAsLimit = append(g.requestAsLimit, p.Name+"/"+c)
 		}
-		if missing != "" {
+		if limit.missing != "" {
 			if firstMissingLimit == nil {
 				firstMissingLimit = &errCalc{reason: ReasonMissingMemoryLimit, msg: fmt.Sprintf(
-					"container %q of pod %q has neither a memory limit nor a memory request", missing, p.Name)}
+					"container %q of pod %q has neither a memory limit nor a memory request", limit.missing, p.Name)}
 			}
 			continue
 		}
-		g.limits[p.Name] = limit
+		// A pod without the container has a limit of 0, as the HPA's
+		// request of an absent container is: it is counted among the pods
+		// but adds nothing to the limits.
+		g.limits[p.Name] = limit.bytes
 		if phase == corev1.PodPending {
 			g.pending = append(g.pending, p.Name)
 			continue
 		}
-		v, ok := usage[p.Name]
-		if !ok {
+		v, ok := usage.of(p.Name, container)
+		if !ok || limit.absent {
 			g.missing = append(g.missing, p.Name)
 			continue
 		}

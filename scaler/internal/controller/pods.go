@@ -21,7 +21,10 @@ import (
 //   - calc.groupPods: deletion timestamp and phase (ignored and pending pods);
 //   - calc.memoryLimit: the pod-level memory limit, and each container's and
 //     restartable init container's name, restart policy and memory limit, or
-//     its memory request when it has no positive memory limit.
+//     its memory request when it has no positive memory limit; of the status,
+//     the memory limits it reports (status.resources, and the name and
+//     resources.limits of each container status that has one), since the
+//     smaller of spec and status applies.
 //
 // Conditions, start time, owner references, requests beside a limit and
 // everything else are dropped: the HPA consults readiness only for CPU, never
@@ -57,13 +60,55 @@ func TransformPod(obj any) (any, error) {
 			Containers:     slimContainers(pod.Spec.Containers),
 			InitContainers: slimContainers(pod.Spec.InitContainers),
 		},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+		Status: corev1.PodStatus{
+			Phase:                 pod.Status.Phase,
+			ContainerStatuses:     slimStatuses(pod.Status.ContainerStatuses),
+			InitContainerStatuses: slimStatuses(pod.Status.InitContainerStatuses),
+		},
 	}
 	if r := pod.Spec.Resources; r != nil {
 		slim.Spec.Resources = &corev1.ResourceRequirements{}
 		slim.Spec.Resources.Limits, slim.Spec.Resources.Requests = memoryOnly(r)
 	}
+	if l := statusMemoryLimit(pod.Status.Resources); l != nil {
+		slim.Status.Resources = &corev1.ResourceRequirements{Limits: l}
+	}
 	return slim, nil
+}
+
+// slimStatuses keeps, of the container statuses that report a memory limit,
+// the name and that limit: calc reads a missing status and one without a
+// memory limit alike. The lists are shared like the containers', since the
+// pods of a ReplicaSet report the same limits.
+func slimStatuses(statuses []corev1.ContainerStatus) []corev1.ContainerStatus {
+	var out []corev1.ContainerStatus
+	var key []byte
+	for i := range statuses {
+		st := &statuses[i]
+		l := statusMemoryLimit(st.Resources)
+		if l == nil {
+			continue
+		}
+		out = append(out, corev1.ContainerStatus{Name: unique.Make(st.Name).Value(), Resources: &corev1.ResourceRequirements{Limits: l}})
+		key = appendKey(appendKey(key, st.Name), memoryKey(l))
+	}
+	if out == nil {
+		return nil
+	}
+	return statusLists.get(string(key), func() []corev1.ContainerStatus { return out })
+}
+
+// statusMemoryLimit is the memory limit r reports as a shared list, nil
+// when it reports none.
+func statusMemoryLimit(r *corev1.ResourceRequirements) corev1.ResourceList {
+	if r == nil {
+		return nil
+	}
+	q, ok := r.Limits[corev1.ResourceMemory]
+	if !ok {
+		return nil
+	}
+	return memoryList(q)
 }
 
 func slimContainers(cs []corev1.Container) []corev1.Container {
@@ -159,6 +204,7 @@ var (
 	memoryLists    = newSharedTable[corev1.ResourceList](maxMemoryLists)
 	labelSets      = newSharedTable[map[string]string](maxLabelSets)
 	containerLists = newSharedTable[[]corev1.Container](maxContainerSets)
+	statusLists    = newSharedTable[[]corev1.ContainerStatus](maxContainerSets)
 )
 
 // sharedTable hands out one value per key to every caller, for at most max

@@ -136,6 +136,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		var samples promquery.NamespaceSamples
 		samples, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
 		in.Usage, rejected, in.Duplicated = samples.Bytes, samples.Rejected, samples.Duplicated
+		in.ContainerUsage = samples.Containers
 	}
 
 	rec := calc.Decide(in, c.clock)
@@ -376,6 +377,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 	}
 	logger.V(level).Info("Decided replicas",
 		"target", h.Status.Reference,
+		"container", h.Spec.Container,
 		"currentReplicas", rec.CurrentReplicas,
 		"metricReplicas", rec.MetricReplicas,
 		"stabilizedReplicas", rec.StabilizedReplicas,

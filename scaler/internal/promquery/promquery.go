@@ -9,7 +9,9 @@
 // kubelet's cAdvisor and resource endpoints, two agents writing into one
 // store) would otherwise count twice. The same query also counts the series
 // of every container seen in more than one, so that such a container is
-// reported rather than hidden; Parse sums the containers of each pod. The
+// reported rather than hidden; Parse sums the containers of each pod, and
+// keeps each container's own figure too, for a MemHpa that names one
+// (spec.container) from the same answer. The
 // controller joins the answer to the pods of each target by exact namespace
 // and name, never by a regular expression on a workload name, so its cost
 // grows with the number of series and not with the number of MemHpas.
@@ -63,6 +65,11 @@ type Samples struct {
 	// Duplicated names, per pod, the containers (sorted) that more than one
 	// series reported; each counted once, at its largest figure.
 	Duplicated map[Key][]string
+	// Containers is the working set of each container with a usable
+	// figure, by pod and container name. A container whose figure could not
+	// be used has no entry, even when its pod is in Bytes' Rejected; a pod
+	// with no usable container has none.
+	Containers map[Key]map[string]int64
 }
 
 // NamespaceSamples are the samples of one namespace, by pod name.
@@ -70,6 +77,7 @@ type NamespaceSamples struct {
 	Bytes      map[string]int64
 	Rejected   map[string]string
 	Duplicated map[string][]string
+	Containers map[string]map[string]int64
 }
 
 // Query returns the PromQL for the working set, in bytes, of every container
@@ -129,7 +137,7 @@ type container struct {
 // series report counts once, at its largest figure, and is listed in
 // Duplicated.
 func Parse(v model.Vector) Samples {
-	s := Samples{Bytes: map[Key]int64{}, Rejected: map[Key]string{}, Duplicated: map[Key][]string{}}
+	s := Samples{Bytes: map[Key]int64{}, Rejected: map[Key]string{}, Duplicated: map[Key][]string{}, Containers: map[Key]map[string]int64{}}
 	pods := map[Key]map[string]*container{}
 	for _, sample := range v {
 		if sample == nil {
@@ -171,6 +179,11 @@ func Parse(v model.Vector) Samples {
 			slices.Sort(dups)
 			s.Duplicated[k] = dups
 		}
+		if k.Namespace != "" && k.Pod != "" {
+			if figures := containerFigures(containers); len(figures) > 0 {
+				s.Containers[k] = figures
+			}
+		}
 		if _, rejected := s.Rejected[k]; rejected {
 			continue
 		}
@@ -191,18 +204,10 @@ func podBytes(containers map[string]*container) (int64, string) {
 		if c.seen == 0 {
 			continue
 		}
-		f := c.bytes
-		switch {
-		case math.IsNaN(f):
-			return 0, RejectNaN
-		case math.IsInf(f, 0):
-			return 0, RejectInf
-		case f < 0:
-			return 0, RejectNegative
-		case f >= math.MaxInt64:
-			return 0, RejectTooLarge
+		b, why := figureBytes(c.bytes)
+		if why != "" {
+			return 0, why
 		}
-		b := int64(math.Round(f))
 		if sum < 0 {
 			sum = 0
 		}
@@ -214,9 +219,43 @@ func podBytes(containers map[string]*container) (int64, string) {
 	return sum, ""
 }
 
+// containerFigures are the usable figures of a pod's containers, by name.
+func containerFigures(containers map[string]*container) map[string]int64 {
+	var out map[string]int64
+	for name, c := range containers {
+		if c.seen == 0 {
+			continue
+		}
+		if b, why := figureBytes(c.bytes); why == "" {
+			if out == nil {
+				out = make(map[string]int64, len(containers))
+			}
+			out[name] = b
+		}
+	}
+	return out
+}
+
+// figureBytes is one container's figure in whole bytes, or why it is not
+// usable.
+func figureBytes(f float64) (int64, string) {
+	switch {
+	case math.IsNaN(f):
+		return 0, RejectNaN
+	case math.IsInf(f, 0):
+		return 0, RejectInf
+	case f < 0:
+		return 0, RejectNegative
+	case f >= math.MaxInt64:
+		return 0, RejectTooLarge
+	}
+	return int64(math.Round(f)), ""
+}
+
 // InNamespace returns the samples of the pods of one namespace, by pod name.
 func (s Samples) InNamespace(ns string) NamespaceSamples {
-	out := NamespaceSamples{Bytes: map[string]int64{}, Rejected: map[string]string{}, Duplicated: map[string][]string{}}
+	out := NamespaceSamples{Bytes: map[string]int64{}, Rejected: map[string]string{}, Duplicated: map[string][]string{},
+		Containers: map[string]map[string]int64{}}
 	for k, v := range s.Bytes {
 		if k.Namespace == ns {
 			out.Bytes[k.Pod] = v
@@ -230,6 +269,11 @@ func (s Samples) InNamespace(ns string) NamespaceSamples {
 	for k, names := range s.Duplicated {
 		if k.Namespace == ns {
 			out.Duplicated[k.Pod] = names
+		}
+	}
+	for k, figures := range s.Containers {
+		if k.Namespace == ns {
+			out.Containers[k.Pod] = figures
 		}
 	}
 	return out

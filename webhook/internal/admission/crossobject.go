@@ -70,7 +70,7 @@ func readCrossObjects(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, 
 		r.template, r.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
 			return lookup.PodTemplate(ctx, ns, gk, ref.Name)
 		})
-		if r.templateErr == nil && len(containersWithoutMemoryLimit(r.template)) > 0 {
+		if r.templateErr == nil && len(containersWithoutMemoryLimit(r.template, obj.Spec.Container)) > 0 {
 			r.limitRangesRead = true
 			r.limitRanges, r.limitRangesErr = bounded(ctx, func(ctx context.Context) ([]corev1.LimitRange, error) {
 				return lookup.LimitRanges(ctx, ns)
@@ -146,7 +146,13 @@ func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorLi
 
 	switch {
 	case r.templateErr == nil:
-		if missing := containersWithoutMemoryLimit(r.template); len(missing) > 0 && !(r.limitRangesRead && r.limitRangesErr == nil && defaultsMemoryLimit(r.limitRanges)) {
+		if others, missing := missingContainer(r.template, obj.Spec.Container); missing {
+			// A warning, not a refusal: the template may be about to change,
+			// and the HPA admits a ContainerResource metric of any container too.
+			warnings = append(warnings, fmt.Sprintf("container %q is not in the pod template of %s (which has %s): every pod counts as missing and the MemHpa does not scale",
+				obj.Spec.Container, target, quotedList("container", others)))
+		}
+		if missing := containersWithoutMemoryLimit(r.template, obj.Spec.Container); len(missing) > 0 && !(r.limitRangesRead && r.limitRangesErr == nil && defaultsMemoryLimit(r.limitRanges)) {
 			verb := "have"
 			if len(missing) == 1 {
 				verb = "has"
@@ -182,27 +188,51 @@ func hpaTargetRef(hpa autoscalingv2.HorizontalPodAutoscaler) v1alpha1.CrossVersi
 	return v1alpha1.CrossVersionObjectReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name}
 }
 
-// containersWithoutMemoryLimit names the containers of template, sidecars
-// (restartable init containers) included, that have no memory limit.
-func containersWithoutMemoryLimit(template *corev1.PodTemplateSpec) []string {
+// runningContainers are the containers of template that run as long as its
+// pods: sidecars (restartable init containers) and containers. Other init
+// containers have finished before the pods' memory is measured.
+func runningContainers(template *corev1.PodTemplateSpec) []corev1.Container {
 	if template == nil {
 		return nil
 	}
+	var cs []corev1.Container
+	for _, c := range template.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			cs = append(cs, c)
+		}
+	}
+	return append(cs, template.Spec.Containers...)
+}
+
+// containersWithoutMemoryLimit names the running containers of template that
+// have no memory limit; only the one named only when it is not empty (a
+// MemHpa's spec.container: the others' limits do not count).
+func containersWithoutMemoryLimit(template *corev1.PodTemplateSpec, only string) []string {
 	var names []string
-	check := func(c corev1.Container) {
+	for _, c := range runningContainers(template) {
+		if only != "" && c.Name != only {
+			continue
+		}
 		if limit, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || limit.Sign() <= 0 {
 			names = append(names, c.Name)
 		}
 	}
-	for _, c := range template.Spec.InitContainers {
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			check(c)
-		}
-	}
-	for _, c := range template.Spec.Containers {
-		check(c)
-	}
 	return names
+}
+
+// missingContainer returns the running containers' names when template has
+// none named name, nil when it has one or name is empty.
+func missingContainer(template *corev1.PodTemplateSpec, name string) (others []string, missing bool) {
+	if name == "" || template == nil {
+		return nil, false
+	}
+	for _, c := range runningContainers(template) {
+		if c.Name == name {
+			return nil, false
+		}
+		others = append(others, c.Name)
+	}
+	return others, true
 }
 
 // defaultsMemoryLimit tells whether a LimitRange gives containers without a

@@ -67,6 +67,15 @@ type MemHpaSpec struct {
 	// +optional
 	TargetUtilizationPercentage *int32 `json:"targetUtilizationPercentage,omitempty"`
 
+	// container, when set, names the one container whose memory counts, in
+	// every pod of the target: its working set over its own memory limit (the
+	// autoscaling/v2 ContainerResource metric's counterpart). A pod without
+	// this container counts as a pod without a sample. When unset, every
+	// container of a pod and its pod-level limit count. A DNS label.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Container string `json:"container,omitempty"`
+
 	// behavior configures scaling up and down separately, with exactly the
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
 	// When unset, one scale-up at most doubles the replicas (or adds up to 4),

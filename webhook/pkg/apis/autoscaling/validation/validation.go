@@ -97,6 +97,13 @@ func ValidateSpec(spec *v1alpha1.MemHpaSpec, fldPath *field.Path) field.ErrorLis
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("targetUtilizationPercentage"), *t,
 			fmt.Sprintf("must be between %d and %d, inclusive", MinTargetUtilizationPercentage, MaxTargetUtilizationPercentage)))
 	}
+	if spec.Container != "" {
+		// The HPA's ContainerResource names its container by the same rule
+		// (kubernetes pkg/apis/autoscaling/validation).
+		for _, msg := range validation.IsDNS1123Label(spec.Container) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("container"), spec.Container, msg))
+		}
+	}
 	return append(allErrs, ValidateBehavior(spec.Behavior, fldPath.Child("behavior"))...)
 }
 

@@ -1,0 +1,60 @@
+package admission
+
+import (
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+)
+
+// withContainer is local to this file while the shared builders move (issue 13).
+func withContainer(name string) gen.Option {
+	return func(m *v1alpha1.MemHpa) { m.Spec.Container = name }
+}
+
+func TestValidatorContainerTarget(t *testing.T) {
+	appAndUnlimitedSidecar := gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", ""))
+	tests := []struct {
+		name     string
+		obj      *v1alpha1.MemHpa
+		template *corev1.PodTemplateSpec
+		// wantWarnings are substrings, one per warning expected.
+		wantWarnings []string
+	}{
+		{name: "container in the template", obj: gen.MemHpa("web", withContainer("app")),
+			template: gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", "1Gi"))},
+		{name: "container is a native sidecar", obj: gen.MemHpa("web", withContainer("proxy")),
+			template: withInit(gen.PodTemplate(gen.Container("app", "512Mi")), gen.Sidecar("proxy", "1Gi"))},
+		{name: "container not in the template", obj: gen.MemHpa("web", withContainer("ap")),
+			template:     gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", "1Gi")),
+			wantWarnings: []string{`container "ap" is not in the pod template of Deployment.apps "web" (which has containers "app", "proxy"): every pod counts as missing`}},
+		{name: "an ordinary init container is not a target", obj: gen.MemHpa("web", withContainer("setup")),
+			template:     withInit(gen.PodTemplate(gen.Container("app", "512Mi")), gen.Container("setup", "")),
+			wantWarnings: []string{`container "setup" is not in the pod template`}},
+		{name: "only the target container's limit is checked", obj: gen.MemHpa("web", withContainer("app")),
+			template: appAndUnlimitedSidecar},
+		{name: "without a target every container's limit is checked", obj: gen.MemHpa("web"),
+			template:     appAndUnlimitedSidecar,
+			wantWarnings: []string{`container "proxy" of Deployment.apps "web" has no memory limit`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lookup := &FakeLookup{Templates: workload("web", tt.template)}
+			resp := review(t, NewValidator(lookup, time.Second), reviewJSON(t, admissionv1.Create, tt.obj, nil))
+			if !resp.Allowed {
+				t.Fatalf("refused: %+v", resp.Result)
+			}
+			assertWarnings(t, resp.Warnings, tt.wantWarnings)
+		})
+	}
+}
+
+// withInit adds init containers (sidecars when restartable) to a template.
+func withInit(t *corev1.PodTemplateSpec, cs ...corev1.Container) *corev1.PodTemplateSpec {
+	t.Spec.InitContainers = append(t.Spec.InitContainers, cs...)
+	return t
+}
