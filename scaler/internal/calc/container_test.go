@@ -10,11 +10,12 @@ import (
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // The builders of this file are local while the shared ones move (issue 13).
 
-func withContainer(name string) gen.MemHpaOption {
+func withContainer(name string) memhpagen.Option {
 	return func(h *v1alpha1.MemHpa) { h.Spec.Container = name }
 }
 
@@ -46,7 +47,7 @@ func podStatusLimit(limit string) gen.PodOption {
 // appAndProxy is a pod whose main container "app" has a 1000-byte limit
 // beside a sidecar container "proxy" with a 10000-byte one.
 func appAndProxy(name string, opts ...gen.PodOption) *corev1.Pod {
-	opts = append([]gen.PodOption{gen.Containers(gen.Container("app", "1000", ""), gen.Container("proxy", "10000", ""))}, opts...)
+	opts = append([]gen.PodOption{gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("proxy", "10000", ""))}, opts...)
 	return gen.Pod(name, opts...)
 }
 
@@ -89,7 +90,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2}},
 		{name: "a pod without the container is missing, as the HPA's (0 % on a scale-up)", spec: spec(withContainer("app")),
-			pods:  []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1"), gen.Pod("web-2", gen.Containers(gen.Container("other", "1000", "")))},
+			pods:  []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1"), gen.Pod("web-2", gen.Containers(memhpagen.Container("other", "1000", "")))},
 			usage: map[string]int64{"web-0": 1050, "web-1": 1050, "web-2": 900}, containers: map[string]map[string]int64{
 				"web-0": {"app": 950, "proxy": 100}, "web-1": {"app": 950, "proxy": 100}, "web-2": {"other": 900}},
 			// Its limit is 0 like the HPA's request of an absent container:
@@ -110,23 +111,23 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			wantCounts: &PodCount{Selected: 2, Missing: 2}},
 		{name: "another container without any limit does not stop a container target", spec: spec(withContainer("app")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.Containers(gen.Container("app", "1000", ""), gen.Container("log", "", ""))),
-				gen.Pod("web-1", gen.Containers(gen.Container("app", "1000", ""), gen.Container("log", "", ""))),
+				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("log", "", ""))),
+				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("log", "", ""))),
 			},
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "log": 100}, "web-1": {"app": 950, "log": 100}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound},
 		{name: "the target container without a limit counts with its request, listed alone", spec: spec(withContainer("app")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.Containers(gen.Container("app", "", "1000"), gen.Container("log", "", "50"))),
-				gen.Pod("web-1", gen.Containers(gen.Container("app", "", "1000"), gen.Container("log", "", "50"))),
+				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "", "1000"), memhpagen.Container("log", "", "50"))),
+				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "", "1000"), memhpagen.Container("log", "", "50"))),
 			},
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "log": 100}, "web-1": {"app": 950, "log": 100}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"web-0/app", "web-1/app"}}},
 		{name: "the target container with neither limit nor request stops scaling", spec: spec(withContainer("app")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.Containers(gen.Container("app", "", ""), gen.Container("log", "1000", ""))),
-				gen.Pod("web-1", gen.Containers(gen.Container("app", "", ""), gen.Container("log", "1000", ""))),
+				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "", ""), memhpagen.Container("log", "1000", ""))),
+				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "", ""), memhpagen.Container("log", "1000", ""))),
 			},
 			usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 2, wantUtil: -1, wantReason: ReasonMissingMemoryLimit},
@@ -136,16 +137,16 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			wantDesired: 3, wantMetric: 3, wantUtil: 105, wantReason: ReasonValidMetricFound},
 		{name: "a target container without a limit under a pod-level limit counts with the pod's", spec: spec(withContainer("app")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.PodLimit("1000"), gen.Containers(gen.Container("app", "", "500"), gen.Container("log", "", ""))),
-				gen.Pod("web-1", gen.PodLimit("1000"), gen.Containers(gen.Container("app", "", "500"), gen.Container("log", "", ""))),
+				gen.Pod("web-0", gen.PodLimit("1000"), gen.Containers(memhpagen.Container("app", "", "500"), memhpagen.Container("log", "", ""))),
+				gen.Pod("web-1", gen.PodLimit("1000"), gen.Containers(memhpagen.Container("app", "", "500"), memhpagen.Container("log", "", ""))),
 			},
 			usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2}},
 		{name: "a native sidecar can be the target", spec: spec(withContainer("proxy")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.InitContainers(gen.Sidecar("proxy", "1000"))),
-				gen.Pod("web-1", gen.InitContainers(gen.Sidecar("proxy", "1000"))),
+				gen.Pod("web-0", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"))),
+				gen.Pod("web-1", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"))),
 			},
 			// The whole pods would be at 1000/2000 = 50 %.
 			usage: map[string]int64{"web-0": 1000, "web-1": 1000}, containers: map[string]map[string]int64{
@@ -153,8 +154,8 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound},
 		{name: "an ordinary init container is not a target: the pods are missing", spec: spec(withContainer("setup")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.InitContainers(gen.Container("setup", "1000", ""))),
-				gen.Pod("web-1", gen.InitContainers(gen.Container("setup", "1000", ""))),
+				gen.Pod("web-0", gen.InitContainers(memhpagen.Container("setup", "1000", ""))),
+				gen.Pod("web-1", gen.InitContainers(memhpagen.Container("setup", "1000", ""))),
 			},
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "setup": 1}, "web-1": {"app": 950, "setup": 1}},
 			wantDesired: 2, wantUtil: -1, wantReason: ReasonFailedGetMemoryMetric,
@@ -186,8 +187,8 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			wantDesired: 2, wantMetric: 2, wantUtil: 45, wantReason: ReasonValidMetricFound},
 		{name: "a sidecar's status limit applies to it", spec: spec(withContainer("proxy")),
 			pods: []*corev1.Pod{
-				gen.Pod("web-0", gen.InitContainers(gen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),
-				gen.Pod("web-1", gen.InitContainers(gen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),
+				gen.Pod("web-0", gen.InitContainers(memhpagen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),
+				gen.Pod("web-1", gen.InitContainers(memhpagen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),
 			},
 			usage: map[string]int64{"web-0": 1900, "web-1": 1900}, containers: map[string]map[string]int64{
 				"web-0": {"app": 950, "proxy": 950}, "web-1": {"app": 950, "proxy": 950}},

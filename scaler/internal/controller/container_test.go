@@ -13,6 +13,7 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/calc"
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // The builders of this file are local while the shared ones move (issue 13).
@@ -46,7 +47,7 @@ func withPodStatusLimit(limit string) gen.PodOption {
 // TestTransformPodKeepsAppliedLimits is TestTransformPodKeepsTheDecision for
 // the limits that status reports and for a container target (issue 13).
 func TestTransformPodKeepsAppliedLimits(t *testing.T) {
-	twoContainers := gen.Containers(gen.Container("app", "1000", ""), gen.Container("proxy", "10000", ""))
+	twoContainers := gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("proxy", "10000", ""))
 	for _, tc := range []struct {
 		name       string
 		container  string
@@ -64,8 +65,8 @@ func TestTransformPodKeepsAppliedLimits(t *testing.T) {
 		{
 			name: "a sidecar's status limit below its spec's",
 			pods: []*corev1.Pod{
-				gen.Pod("a", gen.InitContainers(gen.Sidecar("proxy", "1000")), withStatusLimit("proxy", "100", true)),
-				gen.Pod("b", gen.InitContainers(gen.Sidecar("proxy", "1000")), withStatusLimit("proxy", "100", true)),
+				gen.Pod("a", gen.InitContainers(memhpagen.Sidecar("proxy", "1000")), withStatusLimit("proxy", "100", true)),
+				gen.Pod("b", gen.InitContainers(memhpagen.Sidecar("proxy", "1000")), withStatusLimit("proxy", "100", true)),
 			},
 			usage: map[string]int64{"a": 990, "b": 990},
 			util:  90,
@@ -89,7 +90,7 @@ func TestTransformPodKeepsAppliedLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-			in := calc.Input{Spec: gen.MemHpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage,
+			in := calc.Input{Spec: memhpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage,
 				ContainerUsage: tc.containers, Config: calc.DefaultConfig()}
 			in.Spec.Container = tc.container
 			// The same input but the pods, as given and as the cache holds them.
@@ -140,12 +141,12 @@ func TestTransformPodKeepsOnlyStatusMemoryLimits(t *testing.T) {
 // with spec.container reads that container's figure from the same one query
 // (issue 13 item 1); the whole pods would scale down.
 func TestContainerTargetScalesOnItsContainer(t *testing.T) {
-	h := gen.MemHpa("web", func(m *v1alpha1.MemHpa) { m.Spec.Container = "app" })
-	two := gen.Containers(gen.Container("app", "1000", ""), gen.Container("proxy", "10000", ""))
+	h := memhpa("web", func(m *v1alpha1.MemHpa) { m.Spec.Container = "app" })
+	two := gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("proxy", "10000", ""))
 	f := newFixture(t, 2, []*v1alpha1.MemHpa{h}, pods(2, two)...)
 	for i := range 2 {
-		f.source.SetContainer(gen.Namespace, fmt.Sprintf("web-%d", i), "app", 950)
-		f.source.SetContainer(gen.Namespace, fmt.Sprintf("web-%d", i), "proxy", 100)
+		f.source.SetContainer(memhpagen.Namespace, fmt.Sprintf("web-%d", i), "app", 950)
+		f.source.SetContainer(memhpagen.Namespace, fmt.Sprintf("web-%d", i), "proxy", 100)
 	}
 	if err := f.sync(); err != nil {
 		t.Fatal(err)

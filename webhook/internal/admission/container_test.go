@@ -8,16 +8,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // withContainer is local to this file while the shared builders move (issue 13).
-func withContainer(name string) gen.Option {
+func withContainer(name string) memhpagen.Option {
 	return func(m *v1alpha1.MemHpa) { m.Spec.Container = name }
 }
 
 func TestValidatorContainerTarget(t *testing.T) {
-	appAndUnlimitedSidecar := gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", ""))
+	appAndUnlimitedSidecar := memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "", ""))
 	tests := []struct {
 		name     string
 		obj      *v1alpha1.MemHpa
@@ -25,19 +25,19 @@ func TestValidatorContainerTarget(t *testing.T) {
 		// wantWarnings are substrings, one per warning expected.
 		wantWarnings []string
 	}{
-		{name: "container in the template", obj: gen.MemHpa("web", withContainer("app")),
-			template: gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", "1Gi"))},
-		{name: "container is a native sidecar", obj: gen.MemHpa("web", withContainer("proxy")),
-			template: withInit(gen.PodTemplate(gen.Container("app", "512Mi")), gen.Sidecar("proxy", "1Gi"))},
-		{name: "container not in the template", obj: gen.MemHpa("web", withContainer("ap")),
-			template:     gen.PodTemplate(gen.Container("app", "512Mi"), gen.Container("proxy", "1Gi")),
+		{name: "container in the template", obj: memhpagen.MemHpa("web", withContainer("app")),
+			template: memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "1Gi", ""))},
+		{name: "container is a native sidecar", obj: memhpagen.MemHpa("web", withContainer("proxy")),
+			template: withInit(memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", "")), memhpagen.Sidecar("proxy", "1Gi"))},
+		{name: "container not in the template", obj: memhpagen.MemHpa("web", withContainer("ap")),
+			template:     memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "1Gi", "")),
 			wantWarnings: []string{`container "ap" is not in the pod template of Deployment.apps "web" (which has containers "app", "proxy"): every pod counts as missing`}},
-		{name: "an ordinary init container is not a target", obj: gen.MemHpa("web", withContainer("setup")),
-			template:     withInit(gen.PodTemplate(gen.Container("app", "512Mi")), gen.Container("setup", "")),
+		{name: "an ordinary init container is not a target", obj: memhpagen.MemHpa("web", withContainer("setup")),
+			template:     withInit(memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", "")), memhpagen.Container("setup", "", "")),
 			wantWarnings: []string{`container "setup" is not in the pod template`}},
-		{name: "only the target container's limit is checked", obj: gen.MemHpa("web", withContainer("app")),
+		{name: "only the target container's limit is checked", obj: memhpagen.MemHpa("web", withContainer("app")),
 			template: appAndUnlimitedSidecar},
-		{name: "without a target every container's limit is checked", obj: gen.MemHpa("web"),
+		{name: "without a target every container's limit is checked", obj: memhpagen.MemHpa("web"),
 			template:     appAndUnlimitedSidecar,
 			wantWarnings: []string{`container "proxy" of Deployment.apps "web" has no memory limit`}},
 	}

@@ -7,12 +7,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
-	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1/gen"
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/validation"
+	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
 // withContainer is local to this file while the shared builders move (issue 13).
-func withContainer(name string) gen.Option {
+func withContainer(name string) memhpagen.Option {
 	return func(m *v1alpha1.MemHpa) { m.Spec.Container = name }
 }
 
@@ -26,16 +26,16 @@ func TestValidateContainer(t *testing.T) {
 		obj  *v1alpha1.MemHpa
 		want field.ErrorList
 	}{
-		{name: "unset", obj: gen.MemHpa("web")},
-		{name: "a DNS label", obj: gen.MemHpa("web", withContainer("app"))},
-		{name: "63 characters", obj: gen.MemHpa("web", withContainer(long[:63]))},
-		{name: "upper case", obj: gen.MemHpa("web", withContainer("App")),
+		{name: "unset", obj: memhpagen.MemHpa("web")},
+		{name: "a DNS label", obj: memhpagen.MemHpa("web", withContainer("app"))},
+		{name: "63 characters", obj: memhpagen.MemHpa("web", withContainer(long[:63]))},
+		{name: "upper case", obj: memhpagen.MemHpa("web", withContainer("App")),
 			want: field.ErrorList{field.Invalid(container, "App", dnsLabelMsg)}},
-		{name: "a dot", obj: gen.MemHpa("web", withContainer("app.v1")),
+		{name: "a dot", obj: memhpagen.MemHpa("web", withContainer("app.v1")),
 			want: field.ErrorList{field.Invalid(container, "app.v1", "must not contain dots")}},
-		{name: "64 characters", obj: gen.MemHpa("web", withContainer(long)),
+		{name: "64 characters", obj: memhpagen.MemHpa("web", withContainer(long)),
 			want: field.ErrorList{field.Invalid(container, long, "must be no more than 63 characters")}},
-		{name: "with another bad field, both reported", obj: gen.MemHpa("web", withContainer("-app"), gen.WithMin(0)),
+		{name: "with another bad field, both reported", obj: memhpagen.MemHpa("web", withContainer("-app"), memhpagen.WithMin(0)),
 			want: field.ErrorList{
 				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Invalid(container, "-app", dnsLabelMsg),
