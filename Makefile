@@ -39,7 +39,7 @@ generate: ## Regenerate deep-copy, clientset, listers, informers and the CRD
 
 .PHONY: fmt
 fmt: ## Format all Go code
-	gofmt -w $(MODULES) certs
+	"$$(go env GOROOT)/bin/gofmt" -w $(MODULES) certs
 
 .PHONY: tools
 tools: ## Build the pinned control plane, kwok, helm (cached outside the clone) and install Prometheus

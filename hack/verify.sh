@@ -25,7 +25,11 @@ say() { printf '== %s\n' "$*"; }
 failed() { local fix=$1; shift; printf 'FAILED: %s\n  fix: %s\n' "$*" "$fix"; fail=1; }
 
 say "gofmt"
-bad=$(git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -l)
+# The gofmt of the product's toolchain (GO_TOOLCHAIN), not whichever is first
+# on PATH: their formatting differs (go1.27 aligns long map keys otherwise
+# than go1.26), and `go test` puts the toolchain's own first on PATH.
+gofmt=$(go env GOROOT)/bin/gofmt
+bad=$(git ls-files -co --exclude-standard -- '*.go' | xargs -r "$gofmt" -l)
 [ -z "$bad" ] || failed "make fmt" "gofmt would change:"$'\n'"$bad"
 
 for m in "${modules[@]}"; do
