@@ -19,10 +19,14 @@ import (
 // testOnlyPackages are the packages of webhook/ and scaler/ that no binary
 // links, each with why it cannot be a _test.go file.
 var testOnlyPackages = map[string]string{
-	"scaler/internal/gen":                            "pod builders shared by the tests of calc, controller and benchmem: another package cannot import a _test.go file",
-	"webhook/testing/memhpagen":                      "MemHpa builders shared by the tests of the webhook and the scaler (two modules), outside pkg/ so that they are no part of the API",
-	"webhook/pkg/generated/clientset/versioned/fake": "client-gen's fake clientset, generated with the clientset for its users' tests",
-	"webhook/pkg/generated/clientset/versioned/typed/autoscaling/v1alpha1/fake": "client-gen's fake typed client, part of the fake clientset",
+	"scaler/internal/gen": "pod builders shared by the tests of calc, controller and benchmem: " +
+		"another package cannot import a _test.go file",
+	"webhook/testing/memhpagen": "MemHpa builders shared by the tests of the webhook and the scaler (two modules), " +
+		"outside pkg/ so that they are no part of the API",
+	"webhook/pkg/generated/clientset/versioned/fake": "client-gen's fake clientset, " +
+		"generated with the clientset for its users' tests",
+	"webhook/pkg/generated/clientset/versioned/typed/autoscaling/v1alpha1/fake": "client-gen's fake typed client, " +
+		"part of the fake clientset",
 }
 
 // TestEveryPackageIsInABinary: a package of webhook/ or scaler/ is linked

@@ -15,10 +15,6 @@ import (
 
 // The builders of this file are local while the shared ones move (issue 13).
 
-func withContainer(name string) memhpagen.Option {
-	return func(h *v1alpha1.MemHpa) { h.Spec.Container = name }
-}
-
 func memory(q string) corev1.ResourceList {
 	return corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
 }
@@ -85,11 +81,11 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			pods: []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1")}, usage: busyApp, containers: busyAppByContainer,
 			// (950+100)×2 / 11000×2 = 9 %
 			wantDesired: 1, wantMetric: 1, wantUtil: 9, wantReason: ReasonValidMetricFound},
-		{name: "with container app, only its usage and limit count", spec: spec(withContainer("app")),
+		{name: "with container app, only its usage and limit count", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1")}, usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2}},
-		{name: "a pod without the container is missing, as the HPA's (0 % on a scale-up)", spec: spec(withContainer("app")),
+		{name: "a pod without the container is missing, as the HPA's (0 % on a scale-up)", spec: spec(memhpagen.WithContainer("app")),
 			pods:  []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1"), gen.Pod("web-2", gen.Containers(memhpagen.Container("other", "1000", "")))},
 			usage: map[string]int64{"web-0": 1050, "web-1": 1050, "web-2": 900}, containers: map[string]map[string]int64{
 				"web-0": {"app": 950, "proxy": 100}, "web-1": {"app": 950, "proxy": 100}, "web-2": {"other": 900}},
@@ -97,7 +93,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			// 1900 / 2000 = 95 % over 3 pods.
 			wantDesired: 4, wantMetric: 4, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 3, Counted: 2, Missing: 1}},
-		{name: "a pod whose container has no figure is missing, even with a pod figure", spec: spec(withContainer("app")),
+		{name: "a pod whose container has no figure is missing, even with a pod figure", spec: spec(memhpagen.WithContainer("app")),
 			pods:  []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1")},
 			usage: map[string]int64{"web-0": 1050, "web-1": 100}, containers: map[string]map[string]int64{
 				"web-0": {"app": 950, "proxy": 100}, "web-1": {"proxy": 100}},
@@ -105,18 +101,18 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			// direction turns, so the size is kept.
 			wantDesired: 2, wantMetric: 2, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 1, Missing: 1}},
-		{name: "no pod has the container: nothing to measure", spec: spec(withContainer("db")),
+		{name: "no pod has the container: nothing to measure", spec: spec(memhpagen.WithContainer("db")),
 			pods: []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1")}, usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 2, wantUtil: -1, wantReason: ReasonFailedGetMemoryMetric,
 			wantCounts: &PodCount{Selected: 2, Missing: 2}},
-		{name: "another container without any limit does not stop a container target", spec: spec(withContainer("app")),
+		{name: "another container without any limit does not stop a container target", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("log", "", ""))),
 				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("log", "", ""))),
 			},
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "log": 100}, "web-1": {"app": 950, "log": 100}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound},
-		{name: "the target container without a limit counts with its request, listed alone", spec: spec(withContainer("app")),
+		{name: "the target container without a limit counts with its request, listed alone", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "", "1000"), memhpagen.Container("log", "", "50"))),
 				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "", "1000"), memhpagen.Container("log", "", "50"))),
@@ -124,18 +120,18 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "log": 100}, "web-1": {"app": 950, "log": 100}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2, RequestAsLimit: []string{"web-0/app", "web-1/app"}}},
-		{name: "the target container with neither limit nor request stops scaling", spec: spec(withContainer("app")),
+		{name: "the target container with neither limit nor request stops scaling", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.Containers(memhpagen.Container("app", "", ""), memhpagen.Container("log", "1000", ""))),
 				gen.Pod("web-1", gen.Containers(memhpagen.Container("app", "", ""), memhpagen.Container("log", "1000", ""))),
 			},
 			usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 2, wantUtil: -1, wantReason: ReasonMissingMemoryLimit},
-		{name: "a pod-level limit below the container's bounds it", spec: spec(withContainer("app")),
+		{name: "a pod-level limit below the container's bounds it", spec: spec(memhpagen.WithContainer("app")),
 			pods:  []*corev1.Pod{appAndProxy("web-0", gen.PodLimit("900")), appAndProxy("web-1", gen.PodLimit("900"))},
 			usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 3, wantMetric: 3, wantUtil: 105, wantReason: ReasonValidMetricFound},
-		{name: "a target container without a limit under a pod-level limit counts with the pod's", spec: spec(withContainer("app")),
+		{name: "a target container without a limit under a pod-level limit counts with the pod's", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.PodLimit("1000"), gen.Containers(memhpagen.Container("app", "", "500"), memhpagen.Container("log", "", ""))),
 				gen.Pod("web-1", gen.PodLimit("1000"), gen.Containers(memhpagen.Container("app", "", "500"), memhpagen.Container("log", "", ""))),
@@ -143,7 +139,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			usage: busyApp, containers: busyAppByContainer,
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
 			wantCounts: &PodCount{Selected: 2, Counted: 2}},
-		{name: "a native sidecar can be the target", spec: spec(withContainer("proxy")),
+		{name: "a native sidecar can be the target", spec: spec(memhpagen.WithContainer("proxy")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"))),
 				gen.Pod("web-1", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"))),
@@ -152,7 +148,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			usage: map[string]int64{"web-0": 1000, "web-1": 1000}, containers: map[string]map[string]int64{
 				"web-0": {"app": 50, "proxy": 950}, "web-1": {"app": 50, "proxy": 950}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound},
-		{name: "an ordinary init container is not a target: the pods are missing", spec: spec(withContainer("setup")),
+		{name: "an ordinary init container is not a target: the pods are missing", spec: spec(memhpagen.WithContainer("setup")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.InitContainers(memhpagen.Container("setup", "1000", ""))),
 				gen.Pod("web-1", gen.InitContainers(memhpagen.Container("setup", "1000", ""))),
@@ -160,7 +156,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 			usage: busyApp, containers: map[string]map[string]int64{"web-0": {"app": 950, "setup": 1}, "web-1": {"app": 950, "setup": 1}},
 			wantDesired: 2, wantUtil: -1, wantReason: ReasonFailedGetMemoryMetric,
 			wantCounts: &PodCount{Selected: 2, Missing: 2}},
-		{name: "duplicate series of other containers are not the target's", spec: spec(withContainer("app")),
+		{name: "duplicate series of other containers are not the target's", spec: spec(memhpagen.WithContainer("app")),
 			pods: []*corev1.Pod{appAndProxy("web-0"), appAndProxy("web-1")}, usage: busyApp, containers: busyAppByContainer,
 			dups:        map[string][]string{"web-0": {"app", "proxy"}, "web-1": {"proxy"}},
 			wantDesired: 3, wantMetric: 3, wantUtil: 95, wantReason: ReasonValidMetricFound,
@@ -185,7 +181,7 @@ func TestDecideContainerAndAppliedLimits(t *testing.T) {
 		{name: "a status limit of another container is not this one's", spec: spec(),
 			pods: web(2, statusLimit("gone", "100")), usage: use(450, 450),
 			wantDesired: 2, wantMetric: 2, wantUtil: 45, wantReason: ReasonValidMetricFound},
-		{name: "a sidecar's status limit applies to it", spec: spec(withContainer("proxy")),
+		{name: "a sidecar's status limit applies to it", spec: spec(memhpagen.WithContainer("proxy")),
 			pods: []*corev1.Pod{
 				gen.Pod("web-0", gen.InitContainers(memhpagen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),
 				gen.Pod("web-1", gen.InitContainers(memhpagen.Sidecar("proxy", "2000")), statusLimit("proxy", "1000")),

@@ -141,7 +141,7 @@ func TestTransformPodKeepsOnlyStatusMemoryLimits(t *testing.T) {
 // with spec.container reads that container's figure from the same one query
 // (issue 13 item 1); the whole pods would scale down.
 func TestContainerTargetScalesOnItsContainer(t *testing.T) {
-	h := memhpa("web", func(m *v1alpha1.MemHpa) { m.Spec.Container = "app" })
+	h := memhpa("web", memhpagen.WithContainer("app"))
 	two := gen.Containers(memhpagen.Container("app", "1000", ""), memhpagen.Container("proxy", "10000", ""))
 	f := newFixture(t, 2, []*v1alpha1.MemHpa{h}, pods(2, two)...)
 	for i := range 2 {

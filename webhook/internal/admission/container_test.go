@@ -11,11 +11,6 @@ import (
 	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
 
-// withContainer is local to this file while the shared builders move (issue 13).
-func withContainer(name string) memhpagen.Option {
-	return func(m *v1alpha1.MemHpa) { m.Spec.Container = name }
-}
-
 func TestValidatorContainerTarget(t *testing.T) {
 	appAndUnlimitedSidecar := memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "", ""))
 	tests := []struct {
@@ -25,17 +20,17 @@ func TestValidatorContainerTarget(t *testing.T) {
 		// wantWarnings are substrings, one per warning expected.
 		wantWarnings []string
 	}{
-		{name: "container in the template", obj: memhpagen.MemHpa("web", withContainer("app")),
+		{name: "container in the template", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("app")),
 			template: memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "1Gi", ""))},
-		{name: "container is a native sidecar", obj: memhpagen.MemHpa("web", withContainer("proxy")),
+		{name: "container is a native sidecar", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("proxy")),
 			template: withInit(memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", "")), memhpagen.Sidecar("proxy", "1Gi"))},
-		{name: "container not in the template", obj: memhpagen.MemHpa("web", withContainer("ap")),
+		{name: "container not in the template", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("ap")),
 			template:     memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", ""), memhpagen.Container("proxy", "1Gi", "")),
 			wantWarnings: []string{`container "ap" is not in the pod template of Deployment.apps "web" (which has containers "app", "proxy"): every pod counts as missing`}},
-		{name: "an ordinary init container is not a target", obj: memhpagen.MemHpa("web", withContainer("setup")),
+		{name: "an ordinary init container is not a target", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("setup")),
 			template:     withInit(memhpagen.PodTemplate(memhpagen.Container("app", "512Mi", "")), memhpagen.Container("setup", "", "")),
 			wantWarnings: []string{`container "setup" is not in the pod template`}},
-		{name: "only the target container's limit is checked", obj: memhpagen.MemHpa("web", withContainer("app")),
+		{name: "only the target container's limit is checked", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("app")),
 			template: appAndUnlimitedSidecar},
 		{name: "without a target every container's limit is checked", obj: memhpagen.MemHpa("web"),
 			template:     appAndUnlimitedSidecar,

@@ -84,6 +84,9 @@ func WithTarget(percent int32) Option {
 	return func(m *v1alpha1.MemHpa) { m.Spec.TargetUtilizationPercentage = ptr.To(percent) }
 }
 
+// WithContainer sets spec.container, the one container that counts.
+func WithContainer(name string) Option { return func(m *v1alpha1.MemHpa) { m.Spec.Container = name } }
+
 // WithRef sets spec.scaleTargetRef.
 func WithRef(apiVersion, kind, name string) Option {
 	return func(m *v1alpha1.MemHpa) {

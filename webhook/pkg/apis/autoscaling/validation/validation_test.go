@@ -1,6 +1,7 @@
 package validation_test
 
 import (
+	"strings"
 	"testing"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -24,6 +25,9 @@ var (
 	selectPolicies = []autoscalingv2.ScalingPolicySelect{"Disabled", "Max", "Min"}
 	policyTypes    = []autoscalingv2.HPAScalingPolicyType{"Percent", "Pods"}
 )
+
+// dnsLabelMsg is what validation says of a container name that is no DNS label.
+const dnsLabelMsg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 
 func TestValidate(t *testing.T) {
 	pods := memhpagen.Policy(autoscalingv2.PodsScalingPolicy, 4, 15)
@@ -119,6 +123,20 @@ func TestValidate(t *testing.T) {
 		{name: "tolerance negative", obj: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Tolerance("-0.1")), nil)),
 			want: field.ErrorList{field.Invalid(up.Child("tolerance"), "-100m", "must be greater than or equal to 0")}},
 
+		{name: "container unset", obj: memhpagen.MemHpa("web")},
+		{name: "container a DNS label", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("app"))},
+		{name: "container of 63 characters", obj: memhpagen.MemHpa("web", memhpagen.WithContainer(strings.Repeat("a", 63)))},
+		{name: "container in upper case", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("App")),
+			want: field.ErrorList{field.Invalid(spec.Child("container"), "App", dnsLabelMsg)}},
+		{name: "container with a dot", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("app.v1")),
+			want: field.ErrorList{field.Invalid(spec.Child("container"), "app.v1", "must not contain dots")}},
+		{name: "container of 64 characters", obj: memhpagen.MemHpa("web", memhpagen.WithContainer(strings.Repeat("a", 64))),
+			want: field.ErrorList{field.Invalid(spec.Child("container"), strings.Repeat("a", 64), "must be no more than 63 characters")}},
+		{name: "a bad container beside another bad field, both reported", obj: memhpagen.MemHpa("web", memhpagen.WithContainer("-app"), memhpagen.WithMin(0)),
+			want: field.ErrorList{
+				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
+				field.Invalid(spec.Child("container"), "-app", dnsLabelMsg),
+			}},
 		{name: "three bad fields give three errors", obj: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(150), memhpagen.WithRef("apps/v1", "Deployment", "")),
 			want: field.ErrorList{
 				field.Required(ref.Child("name"), ""),
