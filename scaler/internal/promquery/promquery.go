@@ -254,26 +254,20 @@ func figureBytes(f float64) (int64, string) {
 
 // InNamespace returns the samples of the pods of one namespace, by pod name.
 func (s Samples) InNamespace(ns string) NamespaceSamples {
-	out := NamespaceSamples{Bytes: map[string]int64{}, Rejected: map[string]string{}, Duplicated: map[string][]string{},
-		Containers: map[string]map[string]int64{}}
-	for k, v := range s.Bytes {
-		if k.Namespace == ns {
-			out.Bytes[k.Pod] = v
-		}
+	return NamespaceSamples{
+		Bytes:      inNamespace(s.Bytes, ns),
+		Rejected:   inNamespace(s.Rejected, ns),
+		Duplicated: inNamespace(s.Duplicated, ns),
+		Containers: inNamespace(s.Containers, ns),
 	}
-	for k, why := range s.Rejected {
+}
+
+// inNamespace is the part of m in namespace ns, by pod name.
+func inNamespace[V any](m map[Key]V, ns string) map[string]V {
+	out := map[string]V{}
+	for k, v := range m {
 		if k.Namespace == ns {
-			out.Rejected[k.Pod] = why
-		}
-	}
-	for k, names := range s.Duplicated {
-		if k.Namespace == ns {
-			out.Duplicated[k.Pod] = names
-		}
-	}
-	for k, figures := range s.Containers {
-		if k.Namespace == ns {
-			out.Containers[k.Pod] = figures
+			out[k.Pod] = v
 		}
 	}
 	return out
