@@ -118,36 +118,100 @@ func (d *demoRun) run(ctx context.Context, withScaler bool) error {
 	}
 	d.say("Load: 972Mi of memory in total, spread over the pods (486Mi each = 95%% of the %dMi limit; the target is 80%%)", podLimitMi)
 	d.say("Expect a scale-up to ceil(2 x 95/80) = 3 pods within a few sync periods (5 s each); 3 pods then use 63%%")
-	if err := d.drive(ctx, 972, 3, 3*time.Minute); err != nil {
+	if err := d.drive(ctx, webScene, 972, 3, 3*time.Minute); err != nil {
 		return err
 	}
 	d.say("Load drops to 300Mi in total (100Mi a pod, 19%%): expect a scale-down to minReplicas, 1 pod, once the 30 s stabilization window has passed")
-	if err := d.drive(ctx, 300, 1, 4*time.Minute); err != nil {
+	if err := d.drive(ctx, webScene, 300, 1, 4*time.Minute); err != nil {
 		return err
 	}
 	d.say("What kubectl describe shows (conditions and events)")
-	_, err = d.kubectl(ctx, "describe", "mhpa", "web", "-n", demoNS)
+	if _, err := d.kubectl(ctx, "describe", "mhpa", "web", "-n", demoNS); err != nil {
+		return err
+	}
+	return d.sidecarRescue(ctx)
+}
+
+// sidecarRescue is the case an average over whole pods misses (issue 13):
+// a main container close to its own limit beside a sidecar with a large,
+// idle one. Over whole pods the Deployment looks idle; spec.container makes
+// the MemHpa decide on the container that would be OOM-killed.
+func (d *demoRun) sidecarRescue(ctx context.Context) error {
+	d.say("Why memory is not CPU: a Deployment \"api\" whose container app uses 95Mi of its 100Mi limit, beside a sidecar using 10Mi of a 1Gi limit")
+	if _, err := d.apply(ctx, "api", apiManifest); err != nil {
+		return err
+	}
+	if _, err := d.kubectl(ctx, "rollout", "status", "-n", demoNS, "deployment/api", "--timeout=120s"); err != nil {
+		return err
+	}
+	d.say("A MemHpa over whole pods sees (95+10)/(100+1024) = 9%% and holds at 2 pods, while app is 5Mi away from being OOM-killed")
+	if _, err := d.apply(ctx, "api-memhpa", apiMemHpa); err != nil {
+		return err
+	}
+	if err := d.drive(ctx, apiScene, 190, 2, 2*time.Minute); err != nil {
+		return err
+	}
+	if err := d.waitTargets(ctx, apiScene, "9%/80%", time.Minute); err != nil {
+		return err
+	}
+	d.say("The fix is one field, spec.container: app. Only that container's working set and its own limit count: 95%%, so expect ceil(2 x 95/80) = 3 pods, at 64%% each")
+	if _, err := d.kubectl(ctx, "patch", "mhpa", "api", "-n", demoNS, "--type=merge", "-p", `{"spec":{"container":"app"}}`); err != nil {
+		return err
+	}
+	if err := d.drive(ctx, apiScene, 190, 3, 2*time.Minute); err != nil {
+		return err
+	}
+	_, err := d.kubectl(ctx, "get", "mhpa", "-n", demoNS)
 	return err
 }
 
-// drive keeps totalMi of memory spread over the running pods (through kwok's
-// usage annotation) and prints what the MemHpa and the Deployment do until the
+// waitTargets polls until the MemHpa's status shows targets, so the
+// narration never claims a figure the scaler has not reached.
+func (d *demoRun) waitTargets(ctx context.Context, sc scene, targets string, timeout time.Duration) error {
+	err := harness.Poll(ctx, timeout, time.Second, func(ctx context.Context) (bool, error) {
+		st, err := d.status(ctx, sc.name)
+		return err == nil && st.targets == targets, err
+	})
+	if err != nil {
+		return fmt.Errorf("MemHpa %s never showed %s: %w", sc.name, targets, err)
+	}
+	d.say("kubectl get mhpa %s shows %s", sc.name, targets)
+	return nil
+}
+
+// A scene is one Deployment and its MemHpa (same name) whose load the demo
+// drives: the total memory of the annotated container(s) is spread over the
+// running pods, as a real service's memory follows its traffic.
+type scene struct {
+	name string
+	// annotation is kwok's usage annotation that carries each pod's share.
+	annotation string
+}
+
+var (
+	webScene = scene{name: "web", annotation: harness.KwokUsageMemoryAnnotation}
+	apiScene = scene{name: "api", annotation: harness.KwokUsageMemoryContainerAnnotation + "app"}
+)
+
+// drive keeps totalMi of memory spread over the scene's running pods (through
+// kwok's usage annotation) and prints what its MemHpa and Deployment do until the
 // Deployment has want ready replicas and the MemHpa agrees, or timeout.
-func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout time.Duration) error {
+func (d *demoRun) drive(ctx context.Context, sc scene, totalMi int, want int32, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	lastLine := ""
 	for {
-		pods, err := d.runningPods(ctx)
+		pods, err := d.runningPods(ctx, sc.name)
 		if err != nil {
 			return err
 		}
 		if len(pods) > 0 {
 			per := int(math.Ceil(float64(totalMi) / float64(len(pods))))
-			if err := d.env.SetPodsMemory(ctx, demoNS, "app=web", fmt.Sprintf("%dMi", per)); err != nil {
+			if _, err := d.env.Kubectl(ctx, "annotate", "pods", "-n", demoNS, "-l", "app="+sc.name, "--overwrite",
+				fmt.Sprintf("%s=%dMi", sc.annotation, per)); err != nil {
 				return err
 			}
 		}
-		st, err := d.status(ctx)
+		st, err := d.status(ctx, sc.name)
 		if err != nil {
 			return err
 		}
@@ -165,8 +229,8 @@ func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout ti
 			return nil
 		}
 		if time.Now().After(deadline) {
-			d.say("Did not reach %d pods within %s; see `kubectl describe mhpa web -n demo` below and the scaler's log in %s", want, timeout, d.env.LogDir)
-			_, _ = d.kubectl(ctx, "describe", "mhpa", "web", "-n", demoNS)
+			d.say("Did not reach %d pods within %s; see `kubectl describe mhpa %s -n demo` below and the scaler's log in %s", want, timeout, sc.name, d.env.LogDir)
+			_, _ = d.kubectl(ctx, "describe", "mhpa", sc.name, "-n", demoNS)
 			return fmt.Errorf("no scaling to %d pods within %s", want, timeout)
 		}
 		select {
@@ -177,8 +241,8 @@ func (d *demoRun) drive(ctx context.Context, totalMi int, want int32, timeout ti
 	}
 }
 
-func (d *demoRun) runningPods(ctx context.Context) ([]string, error) {
-	out, err := d.env.Kubectl(ctx, "get", "pods", "-n", demoNS, "-l", "app=web",
+func (d *demoRun) runningPods(ctx context.Context, name string) ([]string, error) {
+	out, err := d.env.Kubectl(ctx, "get", "pods", "-n", demoNS, "-l", "app="+name,
 		"--field-selector=status.phase=Running", "-o", "name")
 	if err != nil {
 		return nil, err
@@ -192,8 +256,8 @@ type mhpaStatus struct {
 	conditions       string
 }
 
-func (d *demoRun) status(ctx context.Context) (mhpaStatus, error) {
-	out, err := d.env.Kubectl(ctx, "get", "mhpa", "web", "-n", demoNS, "-o", "json")
+func (d *demoRun) status(ctx context.Context, name string) (mhpaStatus, error) {
+	out, err := d.env.Kubectl(ctx, "get", "mhpa", name, "-n", demoNS, "-o", "json")
 	if err != nil {
 		return mhpaStatus{}, err
 	}
@@ -315,4 +379,25 @@ metadata: {name: web, namespace: demo}
 spec:
   scaleTargetRef: {kind: Deployment, name: web}
   maxReplicas: 8
+`
+
+// apiManifest is the sidecar scene's Deployment "api": 2 pods whose
+// container app is limited to 100Mi and a sidecar to 1Gi; the sidecar
+// reports 10Mi, app its share of the load (drive sets it).
+var apiManifest = harness.Workload{
+	Namespace: demoNS, Name: "api", Replicas: 2,
+	Containers: []harness.WorkloadContainer{
+		{Name: "app", MemoryLimit: "100Mi", CPURequest: "50m"},
+		{Name: "sidecar", MemoryLimit: "1Gi", CPURequest: "10m"},
+	},
+	ContainerMemory: map[string]string{"app": "95Mi", "sidecar": "10Mi"},
+}.YAML()
+
+const apiMemHpa = `apiVersion: autoscaling.memhpa.io/v1alpha1
+kind: MemHpa
+metadata: {name: api, namespace: demo}
+spec:
+  scaleTargetRef: {kind: Deployment, name: api}
+  minReplicas: 2
+  maxReplicas: 6
 `
