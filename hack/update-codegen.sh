@@ -20,5 +20,7 @@ go tool lister-gen --go-header-file "$hdr" --output-pkg "$mod/$out/listers" --ou
 go tool informer-gen --go-header-file "$hdr" --versioned-clientset-package "$mod/$out/clientset/versioned" \
   --listers-package "$mod/$out/listers" --output-pkg "$mod/$out/informers" --output-dir "$out/informers" "$api"
 
-# The CRD, from the kubebuilder markers on the types. The chart ships the same file.
-go tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:dir="$root/charts/memhpa/crds"
+# The CRD, from the kubebuilder markers on the types. The chart's
+# templates/crds.yaml renders this file (files/, not crds/: Helm never upgrades
+# crds/), and the test harness applies it as it is.
+go tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:dir="$root/charts/memhpa/files/crds"

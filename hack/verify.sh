@@ -44,9 +44,9 @@ say "generated code and CRD are up to date"
 # The generators run in a copy: the webhook module as it is in the working
 # tree, the scripts, and the workspace's go.mod files (so that the workspace
 # resolves the generators' versions as it does here).
-generated=(webhook/pkg/generated webhook/pkg/apis/autoscaling/v1alpha1/zz_generated.deepcopy.go charts/memhpa/crds)
+generated=(webhook/pkg/generated webhook/pkg/apis/autoscaling/v1alpha1/zz_generated.deepcopy.go charts/memhpa/files/crds)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-{ git ls-files -co --exclude-standard -- webhook hack charts/memhpa/crds; \
+{ git ls-files -co --exclude-standard -- webhook hack charts/memhpa/files/crds; \
   printf '%s\n' go.work go.work.sum scaler/go.mod scaler/go.sum test/go.mod test/go.sum; } |
   while read -r f; do [ -f "$f" ] && printf '%s\n' "$f"; done | tar -cf - -T - | tar -xf - -C "$tmp"
 if ! "$tmp/hack/update-codegen.sh" >"$tmp/codegen.log" 2>&1; then

@@ -5,6 +5,7 @@
 #   make WEBHOOK_IMAGE=... SCALER_IMAGE=...  one image name each
 #   make push                                push both
 #   make helm-package                        charts/memhpa -> $(CHART_DIR)/memhpa-<version>.tgz
+#   make manifests                           charts/memhpa -> $(MANIFESTS) (kubectl apply -f; not committed)
 
 CONTAINER_TOOL ?= docker
 IMAGE          ?= ghcr.io/memhpa/memhpa
@@ -15,6 +16,7 @@ TAG            ?= $(VERSION)
 DOCKER_BUILD_FLAGS ?=
 HELM           ?= $(MEMHPA_BIN)/helm
 CHART_DIR      ?= _output/charts
+MANIFESTS      ?= dist/memhpa.yaml
 
 ##@ Release
 .PHONY: docker-build docker-build-webhook docker-build-scaler
@@ -36,3 +38,10 @@ helm-package: ## Package the chart into $(CHART_DIR), appVersion = TAG
 	@test -x "$(HELM)" || hack/tools.sh helm
 	@mkdir -p $(CHART_DIR)
 	$(HELM) package charts/memhpa --app-version $(TAG) --destination $(CHART_DIR)
+
+.PHONY: manifests
+manifests: ## Render one install manifest into dist/memhpa.yaml (namespace, CRD, cert-manager TLS; IMAGE=, TAG= name the images)
+	@test -x "$(HELM)" || hack/tools.sh helm
+	HELM=$(HELM) hack/manifests.sh $(MANIFESTS) \
+	  --set webhook.image.repository=$(WEBHOOK_IMAGE) --set webhook.image.tag=$(TAG) \
+	  --set scaler.image.repository=$(SCALER_IMAGE) --set scaler.image.tag=$(TAG)

@@ -120,7 +120,7 @@ func TestVerifyFastSaysTheFix(t *testing.T) {
 		"package calc\n\nimport (\n\t\"os\"\n\t\"time\"\n)\n\nvar _ = os.Getpid\n\nfunc wallClock() time.Time { return time.Now() }\n", 0o644)
 	writeFile(t, filepath.Join(repo, "test/harness/zz_vet.go"),
 		"package harness\n\nimport \"fmt\"\n\nfunc badFormat() string { return fmt.Sprintf(\"%d\", \"x\") }\n", 0o644)
-	crd := filepath.Join(repo, "charts/memhpa/crds/autoscaling.memhpa.io_memhpas.yaml")
+	crd := filepath.Join(repo, "charts/memhpa/files/crds/autoscaling.memhpa.io_memhpas.yaml")
 	b, err := os.ReadFile(crd)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestVerifyFastSaysTheFix(t *testing.T) {
 	}
 	for _, want := range []string{
 		"gofmt would change:\nwebhook/internal/admission/zz_unformatted.go\n  fix: make fmt",
-		"FAILED: stale: charts/memhpa/crds\n  fix: make generate, and commit the result",
+		"FAILED: stale: charts/memhpa/files/crds\n  fix: make generate, and commit the result",
 		"FAILED: go vet (test)",
 		"scaler/internal/calc must stay pure but imports:\nos\n",
 		"FAILED: scaler/internal/calc calls time.Now\n  fix: take a clock.Clock",

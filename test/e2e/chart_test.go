@@ -51,6 +51,11 @@ func TestChartInstall(t *testing.T) {
 		"--namespace", ns,
 		"--set", "webhook.namespaceSelector.matchLabels.memhpa-chart-e2e="+ns,
 		"--set", "nodeSelector.type=kwok",
+		// Why: the shared control plane's CRD was applied by the harness, and
+		// Helm refuses to take over an object it did not create
+		// (TestChartUpgrade installs the CRD with the chart, on a control
+		// plane of its own).
+		"--set", "crds.enabled=false",
 		"--wait", "--timeout", "3m")
 	t.Cleanup(func() {
 		if out, err := helm(context.Background(), t, "uninstall", chartRelease, "--namespace", ns, "--wait", "--timeout", "1m"); err != nil {

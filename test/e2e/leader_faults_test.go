@@ -296,11 +296,19 @@ func waitPrometheusSees(t *testing.T, ns, quantity string) time.Time {
 // afterwards. For tests that damage their control plane.
 func useOwnEnvironment(t *testing.T) {
 	t.Helper()
+	useOwnEnvironmentWith(t, harness.Options{Nodes: 2})
+}
+
+// useOwnEnvironmentWith is useOwnEnvironment with options of the test's own
+// (Dir is set here).
+func useOwnEnvironmentWith(t *testing.T, opts harness.Options) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "memhpa-e2e-own-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	own, err := harness.Start(testCtx(t), harness.Options{Dir: dir, Nodes: 2})
+	opts.Dir = dir
+	own, err := harness.Start(testCtx(t), opts)
 	if err != nil {
 		t.Fatalf("start a control plane of the test's own: %v", err)
 	}

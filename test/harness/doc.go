@@ -39,8 +39,8 @@
 //  4. Applies kwok's metrics manifests (from the kwok module at the pinned
 //     version: kustomize/metrics/resource and kustomize/metrics/usage), adds
 //     Options.Nodes fake nodes with loopback IPs, installs the MemHpa CRD from
-//     charts/memhpa/crds and waits until nodes are Ready and Prometheus has
-//     discovered the node metrics endpoints.
+//     charts/memhpa/files/crds and waits until nodes are Ready and Prometheus
+//     has discovered the node metrics endpoints.
 //  5. With Options.Webhook, builds (hack/build.sh) or uses the webhook binary,
 //     issues a development certificate for 127.0.0.1 (webhook/pkg/devcerts),
 //     starts it on a free port and registers the chart's Validating and

@@ -90,12 +90,12 @@ func (e *Env) DeleteYAML(ctx context.Context, manifest string) (string, error) {
 	return e.KubectlStdin(ctx, manifest, "delete", "--ignore-not-found", "--wait=true", "-f", "-")
 }
 
-// InstallCRD applies the MemHpa CRD from charts/memhpa/crds and waits until
-// it is Established.
+// InstallCRD applies the MemHpa CRD that make generate writes (the file the
+// chart's templates/crds.yaml renders) and waits until it is Established.
 func (e *Env) InstallCRD(ctx context.Context) error {
-	files, err := filepath.Glob(filepath.Join(e.Root, "charts", "memhpa", "crds", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(e.Root, "charts", "memhpa", "files", "crds", "*.yaml"))
 	if err != nil || len(files) == 0 {
-		return fmt.Errorf("install CRD: no charts/memhpa/crds/*.yaml in %s", e.Root)
+		return fmt.Errorf("install CRD: no charts/memhpa/files/crds/*.yaml in %s", e.Root)
 	}
 	for _, f := range files {
 		if _, err := e.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", f); err != nil {

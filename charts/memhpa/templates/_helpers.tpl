@@ -100,6 +100,27 @@ app.kubernetes.io/part-of: memhpa
 - {{ $svc }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
 {{- end }}
 
+{{/*
+"true" when the self-signed path's Secret of the previous release (a lookup,
+empty under `helm template`) can serve again: it holds tls.crt, tls.key and
+ca.crt, was issued for exactly these DNS names, and expires neither within a
+third of selfSignedCert.validityDays (cert-manager's default renewal point) nor
+later than a certificate issued now would (a lowered validityDays takes
+effect). Its annotations say what it was issued for, since Helm's templates
+cannot parse a certificate. Arguments: secret, dnsNames (a list), days.
+*/}}
+{{- define "memhpa.selfSignedReusable" -}}
+{{- $s := .secret }}
+{{- $has := and (dig "data" "tls.crt" "" $s) (dig "data" "tls.key" "" $s) (dig "data" "ca.crt" "" $s) }}
+{{- $names := dig "metadata" "annotations" "autoscaling.memhpa.io/dns-names" "" $s }}
+{{- $notAfter := dig "metadata" "annotations" "autoscaling.memhpa.io/not-after" "" $s }}
+{{- if and $has (eq $names (join "," .dnsNames)) $notAfter }}
+{{- $left := sub (toDate "2006-01-02T15:04:05Z07:00" $notAfter).Unix (now).Unix }}
+{{- $lifetime := mul .days 86400 }}
+{{- if and (gt $left (div $lifetime 3)) (le $left $lifetime) }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{/* Where the serving Secret is mounted: a directory, so renewals reach the pod. */}}
 {{- define "memhpa.tlsDir" -}}
 /tls
