@@ -494,6 +494,8 @@ var clusterRoleGrants = map[string][]string{
 	"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
 	// Webhook informer: a LimitRange's default memory limit.
 	"/limitranges": {"list", "watch"},
+	// Webhook informer (while the VPA API is served): a VPA moving the target's memory.
+	"autoscaling.k8s.io/verticalpodautoscalers": {"list", "watch"},
 	// Scaler events.
 	"/events":              {"create", "patch"},
 	"events.k8s.io/events": {"create", "patch"},

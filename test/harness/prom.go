@@ -140,6 +140,12 @@ func (e *Env) waitPrometheusReady(ctx context.Context, timeout time.Duration) er
 // writing into one store do. It waits until every job scrapes every node and
 // returns the URL; StopComponent(Component(name)) and Stop end it.
 func (e *Env) StartPrometheus(ctx context.Context, name string, jobs ...string) (string, error) {
+	return e.startPrometheus(ctx, name, "", jobs)
+}
+
+// startPrometheus is StartPrometheus with extra scrape jobs (YAML items of
+// scrape_configs).
+func (e *Env) startPrometheus(ctx context.Context, name, extraJobs string, jobs []string) (string, error) {
 	e.progress.step("Starting Prometheus %s scraping the kwok nodes as %v", name, jobs)
 	ports, err := freePorts(1)
 	if err != nil {
@@ -156,7 +162,7 @@ func (e *Env) StartPrometheus(ctx context.Context, name string, jobs ...string) 
 	own := e.Ports
 	own.Prometheus = ports[0]
 	config := filepath.Join(dir, "prometheus.yaml")
-	if err := os.WriteFile(config, []byte(buildPrometheusConfig(own, interval, jobs...)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(buildPrometheusConfig(own, interval, jobs...)+extraJobs), 0o644); err != nil {
 		return "", fmt.Errorf("start %s: write its configuration: %w", name, err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])

@@ -37,6 +37,7 @@ type Monitor struct {
 	queryFailures   *prometheus.CounterVec
 	desired         *prometheus.GaugeVec
 	duplicates      *prometheus.GaugeVec
+	status          *statusMetrics
 	seriesMu        sync.Mutex
 	seriesOf        map[string][2]string // MemHpas with series in desired or duplicates, by namespace/name
 	memhpas         prometheus.Gauge
@@ -78,6 +79,7 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 			Name: "memhpa_scaler_duplicate_series_containers",
 			Help: duplicateSeriesHelp,
 		}, []string{"namespace", "memhpa"}),
+		status: newStatusMetrics(),
 		memhpas: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_memhpas",
 			Help: "MemHpas known to the scaler.",
@@ -117,6 +119,8 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.duplicates, m.memhpas,
 		m.cycleDuration, m.cycleOverruns, m.Leader,
 		m.KubeRequests.results, m.KubeRequests.latency, m.KubeRequests.throttled)
+	reg.MustRegister(m.status.collectors()...)
+	m.initQueryFailures()
 	return m
 }
 
@@ -215,4 +219,5 @@ func (m *Monitor) dropMemHpasExcept(live map[string]types.UID) {
 func (m *Monitor) deleteSeries(ns, name string) {
 	m.desired.DeleteLabelValues(ns, name)
 	m.duplicates.DeleteLabelValues(ns, name)
+	m.status.delete(ns, name)
 }

@@ -95,6 +95,8 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	h.Status.ObservedGeneration = &h.Generation
 	h.Status.CurrentUtilizationPercentage = nil
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&h.Spec)
+	// The per-MemHpa series say what the status says, however sync returns.
+	defer func() { c.monitor.setStatus(h.Namespace, h.Name, &h.Status, target) }()
 
 	sc, gr, err := c.getScale(ctx, h)
 	if err != nil {
@@ -170,6 +172,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
 		c.setHistory(key, h.UID, calc.RecordRescale(rec.History, h.Spec.Behavior, c.config.Calc, now, current, desired))
+		c.monitor.countRescale(h.Namespace, h.Name, current, desired)
 		h.Status.LastScaleTime = &metav1.Time{Time: now}
 	}
 	h.Status.DesiredReplicas = desired

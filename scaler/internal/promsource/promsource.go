@@ -160,6 +160,9 @@ func serverTimeout(d time.Duration) time.Duration {
 	return max(s.Truncate(time.Millisecond), time.Millisecond)
 }
 
+// FailureReasons are every value FailureReason returns.
+var FailureReasons = []string{"timeout", "unreachable", "server_error", "client_error", "bad_response", "other"}
+
 // FailureReason classifies a WorkingSet error for the failures metric:
 // timeout, unreachable, server_error, client_error, bad_response or other.
 func FailureReason(err error) string {

@@ -31,12 +31,14 @@ type crossObjectReads struct {
 	limitRanges     []corev1.LimitRange
 	limitRangesErr  error
 	limitRangesRead bool
+	vpas            []VerticalPodAutoscaler
+	vpasErr         error
 }
 
 // readErrors are the failed reads, for the log.
 func (r *crossObjectReads) readErrors() []error {
 	var errs []error
-	for _, err := range []error{r.memHpasErr, r.hpasErr, r.limitRangesErr} {
+	for _, err := range []error{r.memHpasErr, r.hpasErr, r.limitRangesErr, r.vpasErr} {
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -63,6 +65,13 @@ func readCrossObjects(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, 
 		wg.Go(func() {
 			r.hpas, r.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
 				return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
+			})
+		})
+	}
+	if vpas, ok := lookup.(VPALookup); ok {
+		wg.Go(func() {
+			r.vpas, r.vpasErr = bounded(ctx, func(ctx context.Context) ([]VerticalPodAutoscaler, error) {
+				return vpas.VerticalPodAutoscalers(ctx, ns, ref.Name)
 			})
 		})
 	}
@@ -167,6 +176,7 @@ func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorLi
 	default:
 		warnings = append(warnings, fmt.Sprintf("could not read %s (%v): its memory limits were not checked", target, r.templateErr))
 	}
+	warnings = append(warnings, judgeVPAs(obj, r)...)
 	return errs, warnings
 }
 

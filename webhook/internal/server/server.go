@@ -26,6 +26,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -134,8 +135,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	lookup.Start(ctx)
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("build dynamic client: %w", err)
+	}
+	// Optional: VerticalPodAutoscalers are watched only while their API is
+	// served, so readiness does not wait for them.
+	vpas := admission.NewVPAWatcher(kube.Discovery(), dyn, 0, 0)
+	go vpas.Run(ctx)
 
-	s := New(cfg, admission.NewDefaulter(), admission.NewValidator(lookup, cfg.LookupTimeout))
+	s := New(cfg, admission.NewDefaulter(), admission.NewValidator(admission.WithVPAs(lookup, vpas), cfg.LookupTimeout))
 	s.metrics.watchLookup(lookup.Counts)
 	// Until the caches have synced the lookup reads live (slow, but right):
 	// keep the pod out of the Service until then.
