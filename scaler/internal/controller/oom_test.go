@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,18 +47,28 @@ func TestOOMKillReportedOncePerKill(t *testing.T) {
 		}
 	}
 
-	step(0)
-	want := []string{"Warning OOMKilled container app of pod web-0 was OOM-killed at 2026-11-26T11:59:00Z (restart count 1): " +
-		"it counts at 100 % of its limit, and the MemHpa does not scale down until 2026-11-26T12:09:00Z"}
-	if diff := cmp.Diff(want, f.oomEvents()); diff != "" {
-		t.Errorf("events of the first decision (-want +got):\n%s", diff)
+	// reportedOnce wants one event for the kill, at the decision after it,
+	// and none at the next.
+	reportedOnce := func(at, until string, restarts int) {
+		t.Helper()
+		step(30 * time.Second)
+		want := []string{fmt.Sprintf("Warning OOMKilled container app of pod web-0 was OOM-killed at %s (restart count %d): "+
+			"it counts at 100 %% of its limit, and the MemHpa does not scale down until %s", at, restarts, until)}
+		if diff := cmp.Diff(want, f.oomEvents()); diff != "" {
+			t.Errorf("events after the kill (-want +got):\n%s", diff)
+		}
+		step(30 * time.Second)
+		if ev := f.oomEvents(); len(ev) != 0 {
+			t.Errorf("the same kill reported again: %q", ev)
+		}
 	}
-	// The seed of the history has left the 10 s window: the scale-down to
-	// 2 is held by the kill alone.
-	step(30 * time.Second)
-	if ev := f.oomEvents(); len(ev) != 0 {
-		t.Errorf("the same kill reported again: %q", ev)
+
+	if err := f.sync(); err != nil {
+		t.Fatal(err)
 	}
+	// The seed of the history leaves the 10 s window at the next decision:
+	// the scale-down to 2 is held by the kill alone.
+	reportedOnce("2026-11-26T11:59:00Z", "2026-11-26T12:09:00Z", 1)
 	if f.target.replicas != 3 {
 		t.Errorf("replicas = %d, want 3 (held)", f.target.replicas)
 	}
@@ -70,16 +81,7 @@ func TestOOMKillReportedOncePerKill(t *testing.T) {
 	if err := f.pods.Update(again); err != nil {
 		t.Fatal(err)
 	}
-	step(30 * time.Second)
-	want = []string{"Warning OOMKilled container app of pod web-0 was OOM-killed at 2026-11-26T12:00:10Z (restart count 2): " +
-		"it counts at 100 % of its limit, and the MemHpa does not scale down until 2026-11-26T12:10:10Z"}
-	if diff := cmp.Diff(want, f.oomEvents()); diff != "" {
-		t.Errorf("events after a new kill (-want +got):\n%s", diff)
-	}
-	step(30 * time.Second)
-	if ev := f.oomEvents(); len(ev) != 0 {
-		t.Errorf("the new kill reported again: %q", ev)
-	}
+	reportedOnce("2026-11-26T12:00:40Z", "2026-11-26T12:10:40Z", 2)
 
 	// Past the window: a scale-down, and nothing remembered.
 	step(calc.DefaultOOMKillWindow)
