@@ -13,25 +13,19 @@ import (
 	"github.com/memhpa/memhpa/test/harness"
 )
 
-const oomMemHpa = `
-scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: app}
-minReplicas: 1
-maxReplicas: 6
-targetUtilizationPercentage: 80`
-
 // TestRecentOOMKillHoldsScaleDown is issue 13 case (b): two identical
 // Deployments of three pods at 10Mi of a 100Mi limit, which memory alone
-// scales down to one. On one, a pod's status says its container was
+// scales down to its minimum of two. On one, a pod's status says its container was
 // OOM-killed a minute ago (restart count 1), as the kubelet reports a
 // container restarted after a kill: that container counts at 100 % of its
 // limit, (100 + 10 + 10) / 300 = 40 % asks for 2, and the scale-down is held
 // at 3 (ScalingLimited=True/RecentOOMKill) with one OOMKilled event; the
-// control goes to 1.
+// control goes to 2.
 func TestRecentOOMKillHoldsScaleDown(t *testing.T) {
 	killed, control := newNamespace(t, "e2e-oom"), newNamespace(t, "e2e-no-oom")
 	for _, ns := range []string{killed, control} {
 		mustApply(t, deploymentYAML(ns, appName, 3, "100Mi", "10Mi"))
-		mustApply(t, memHpaYAML(ns, appName, oomMemHpa))
+		mustApply(t, memHpaYAML(ns, appName, casesMemHpa))
 		mustKubectl(t, "rollout", "status", "deployment/"+appName, "-n", ns, "--timeout=120s")
 	}
 	pods := strings.Fields(mustKubectl(t, "get", "pods", "-n", killed, "-l", "app="+appName, "-o", "jsonpath={.items[*].metadata.name}"))
@@ -61,7 +55,7 @@ func TestRecentOOMKillHoldsScaleDown(t *testing.T) {
 	startScaler(t, "scaler-oom")
 
 	// The control scales down once the 20 s window has passed.
-	waitReplicasExactly(t, control, 1, 2*time.Minute)
+	waitReplicasExactly(t, control, 2, 2*time.Minute)
 	msg := waitCondition(t, killed, "ScalingLimited", "True", "RecentOOMKill", 30*time.Second)
 	if want := "a scale-down to 2 was held back: 1 counted container(s) were OOM-killed within the last 10m0s: [" +
 		victim + "/app at " + finished.Format(time.RFC3339) + "]"; msg != want {
