@@ -45,6 +45,7 @@ type Options struct {
 	memoryMetric                        string
 	memoryMetricSelector                string
 	downscaleStabilization              time.Duration
+	oomKillWindow                       time.Duration
 	kubeAPIQPS                          float64
 	kubeAPIBurst                        int
 	kubeAPITimeout                      time.Duration
@@ -95,6 +96,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.memoryMetricSelector, "memory-metric-selector", "", "Extra label matchers on --memory-metric, comma-separated, "+
 		`values in double quotes: job="kubelet",metrics_path="/metrics/cadvisor" reads one of two scrape jobs that export the same containers.`)
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
+	fs.DurationVar(&o.oomKillWindow, "oom-kill-window", calc.DefaultOOMKillWindow, "How long an OOM kill counts: a counted container "+
+		"whose last termination was an OOM kill that finished within it counts at 100 % of its limit, and its MemHpa does not scale down; 0 turns this off.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
 	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
@@ -127,6 +130,9 @@ func (o *Options) Validate() error {
 	}
 	if o.downscaleStabilization < 0 {
 		bad("--downscale-stabilization must not be negative, got %v", o.downscaleStabilization)
+	}
+	if o.oomKillWindow < 0 {
+		bad("--oom-kill-window must not be negative, got %v", o.oomKillWindow)
 	}
 	if o.kubeAPIQPS <= 0 {
 		bad("--kube-api-qps must be positive, got %v", o.kubeAPIQPS)
@@ -182,7 +188,8 @@ func (o *Options) Complete() (Config, error) {
 			MaxResponseBytes:         o.maxResponseBytes,
 		},
 		SyncPeriod: o.syncPeriod,
-		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod},
+		Calc: calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod,
+			OOMKillWindow: o.oomKillWindow},
 		Kubeconfig: o.kubeconfig,
 		KubeAPI:    KubeAPI{QPS: float32(o.kubeAPIQPS), Burst: o.kubeAPIBurst, Timeout: o.kubeAPITimeout},
 		LeaderElection: LeaderElection{

@@ -73,7 +73,7 @@ func TestDefaultsMatchTheArchitecture(t *testing.T) {
 	}
 	if cfg.SyncPeriod != 30*time.Second || cfg.Calc.Tolerance != 0.1 || cfg.Prometheus.Metric != "container_memory_working_set_bytes" ||
 		cfg.Calc.DownscaleStabilization != 5*time.Minute || cfg.HealthPort != 8082 || !cfg.LeaderElection.Enabled ||
-		cfg.Prometheus.Timeout != DefaultPrometheusTimeout || cfg.Profiling {
+		cfg.Prometheus.Timeout != DefaultPrometheusTimeout || cfg.Profiling || cfg.Calc.OOMKillWindow != 10*time.Minute {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -92,6 +92,8 @@ func TestValidate(t *testing.T) {
 		{name: "timeout unset with a short period", args: []string{"--sync-period=5s"}},
 		{name: "negative tolerance", args: []string{"--tolerance=-0.1"}, want: []string{"--tolerance"}},
 		{name: "negative stabilisation", args: []string{"--downscale-stabilization=-1s"}, want: []string{"--downscale-stabilization"}},
+		{name: "negative OOM-kill window", args: []string{"--oom-kill-window=-1s"}, want: []string{"--oom-kill-window must not be negative"}},
+		{name: "OOM-kill window off", args: []string{"--oom-kill-window=0"}},
 		{name: "scheme", args: []string{"-prom-scheme=ftp"}, want: []string{"-prom-scheme"}},
 		{name: "health port", args: []string{"--health-port=70000"}, want: []string{"--health-port"}},
 		{name: "lease timings", args: []string{"--leader-election-lease-duration=5s", "--leader-election-renew-deadline=10s"}, want: []string{"leader election needs"}},
@@ -165,7 +167,7 @@ func TestCompleteCarriesEveryFlag(t *testing.T) {
 	cfg, err := parse(t, "--sync-period=20s", "--kubeconfig=/kc", "--kube-api-qps=7", "--kube-api-burst=9", "--kube-api-timeout=3s",
 		"--leader-election-namespace=ns", "--leader-election-id=lease", "--leader-election-lease-duration=20s",
 		"--leader-election-renew-deadline=15s", "--leader-election-retry-period=3s", "--health-port=9000", "--profiling",
-		"--tolerance=0.2", "--downscale-stabilization=1m", "--memory-metric=m", "--prometheus-ca-file=/ca")
+		"--tolerance=0.2", "--downscale-stabilization=1m", "--memory-metric=m", "--prometheus-ca-file=/ca", "--oom-kill-window=2m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +185,7 @@ func TestCompleteCarriesEveryFlag(t *testing.T) {
 		Profiling:  true,
 	}
 	want.Calc.Tolerance, want.Calc.DownscaleStabilization, want.Calc.SyncPeriod = 0.2, time.Minute, 20*time.Second
+	want.Calc.OOMKillWindow = 2 * time.Minute
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)
 	}

@@ -21,6 +21,10 @@
 // With spec.container, only that container's working set and limit count, as
 // for the HPA's ContainerResource metric; a pod without it is missing.
 //
+// A counted container OOM-killed within Config.OOMKillWindow counts at 100 %
+// of its limit whatever its sample, and while there is one the MemHpa does
+// not scale down (oom.go).
+//
 // Like the HPA for every metric but CPU, readiness is not consulted: a Running
 // pod that is not Ready still holds its memory, and that memory is what the
 // limit kills on. Pending pods are "unready": left out, or counted at 0 % on a
@@ -56,11 +60,17 @@ type Config struct {
 	// period's start, as the HPA, which decides once a period, does. Zero
 	// means every decision is its own period.
 	SyncPeriod time.Duration
+	// OOMKillWindow is how long an OOM kill counts (--oom-kill-window): a
+	// counted container whose last termination was an OOM kill that
+	// finished within it counts at 100 % of its limit, and the MemHpa does
+	// not scale down (oom.go). Zero turns the rule off.
+	OOMKillWindow time.Duration
 }
 
-// DefaultConfig is the HPA's configuration.
+// DefaultConfig is the HPA's configuration, and the scaler's default
+// OOM-kill window (the HPA has no such rule).
 func DefaultConfig() Config {
-	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second}
+	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second, OOMKillWindow: DefaultOOMKillWindow}
 }
 
 // Input is everything one decision needs, gathered by the controller.
@@ -75,8 +85,9 @@ type Input struct {
 	// controller hands the same map to every MemHpa of a namespace.
 	Usage map[string]int64
 	// ContainerUsage is the working set in bytes of each container with a
-	// usable sample, by pod and container name; read only when the spec
-	// names a container. Only read, like Usage.
+	// usable sample, by pod and container name; read when the spec names a
+	// container, and for the containers of a pod OOM-killed recently. Only
+	// read, like Usage.
 	ContainerUsage map[string]map[string]int64
 	// Duplicated lists, by pod name, the containers that more than one
 	// Prometheus series reported; their usage above counts each once, at its
@@ -152,6 +163,16 @@ type Recommendation struct {
 	Conditions []Condition
 	// Warnings to report as events.
 	Warnings []Warning
+	// OOMKilledRecently is the number of counted containers OOM-killed
+	// within Config.OOMKillWindow; OOMKills names them (the controller
+	// reports each kill once, as an event).
+	OOMKilledRecently int
+	OOMKills          []OOMKill
+	// HeldByOOMKill is true when such a kill held a scale-down back:
+	// DesiredReplicas is then CurrentReplicas, and ScalingLimited is True
+	// with reason RecentOOMKill. The history still holds the raw
+	// recommendation.
+	HeldByOOMKill bool
 	// History to keep for the next decision. Scale events are added by
 	// RecordRescale once the rescale has been written.
 	History History
@@ -233,7 +254,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&spec)
 	tol := tolerancesOf(spec.Behavior, in.Config.Tolerance)
-	metric, err := metricReplicas(in, target, tol, &rec)
+	metric, err := metricReplicas(in, target, tol, now, &rec)
 	if err != nil {
 		reason := ReasonFailedGetMemoryMetric
 		var ce *errCalc
@@ -268,6 +289,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		b := withDefaults(spec.Behavior, in.Config.DownscaleStabilization)
 		desired = normalizeWithBehavior(&rec, now, b, current, metric, minReplicas, spec.MaxReplicas)
 	}
+	desired = holdForOOMKills(&rec, in.Config.OOMKillWindow, current, desired)
 	rec.DesiredReplicas = desired
 	rec.Rescale = desired != current
 	switch {
@@ -377,14 +399,16 @@ func tolerancesOf(b *v1alpha1.MemHpaBehavior, def float64) tolerances {
 
 // metricReplicas is the HPA's GetResourceReplicas with limits in place of
 // requests. It fills rec's pod counts, utilization and average.
-func metricReplicas(in Input, target int32, tol tolerances, rec *Recommendation) (int32, error) {
+func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *Recommendation) (int32, error) {
 	if in.UsageErr != nil {
 		return 0, in.UsageErr
 	}
 	if len(in.Pods) == 0 {
 		return 0, failedMetric("no pods returned by selector while calculating replica count")
 	}
-	g, err := groupPods(in.Pods, in.Spec.Container, podUsage{all: in.Usage, containers: in.ContainerUsage, duplicated: in.Duplicated})
+	g, err := groupPods(in.Pods, in.Spec.Container, podUsage{all: in.Usage, containers: in.ContainerUsage, duplicated: in.Duplicated},
+		oomRule{now: now, window: in.Config.OOMKillWindow})
+	rec.OOMKills, rec.OOMKilledRecently = g.oomKills, len(g.oomKills)
 	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
 	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
 	rec.Pods.RequestAsLimit, rec.Pods.DuplicateSeries = g.requestAsLimit, g.duplicates
@@ -459,6 +483,7 @@ type groups struct {
 	ignored        int
 	requestAsLimit []string
 	duplicates     []string
+	oomKills       []OOMKill
 }
 
 // podUsage is what Prometheus said of the pods: their working sets, those of
@@ -480,7 +505,7 @@ func (u podUsage) of(pod, container string) (int64, bool) {
 	return v, ok
 }
 
-func groupPods(pods []*corev1.Pod, container string, usage podUsage) (groups, error) {
+func groupPods(pods []*corev1.Pod, container string, usage podUsage, oom oomRule) (groups, error) {
 	g := groups{usage: map[string]int64{}, limits: map[string]int64{}}
 	var firstMissingLimit error
 	for _, p := range pods {
@@ -511,6 +536,11 @@ func groupPods(pods []*corev1.Pod, container string, usage podUsage) (groups, er
 		g.limits[p.Name] = limit.bytes
 		if phase == corev1.PodPending {
 			g.pending = append(g.pending, p.Name)
+			continue
+		}
+		if kills := oom.recentKills(p, container); len(kills) > 0 {
+			g.oomKills = append(g.oomKills, kills...)
+			g.usage[p.Name] = oomUsage(p, container, limit, kills, usage)
 			continue
 		}
 		v, ok := usage.of(p.Name, container)

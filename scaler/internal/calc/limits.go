@@ -1,6 +1,8 @@
 package calc
 
 import (
+	"iter"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -72,15 +74,8 @@ func memoryLimit(pod *corev1.Pod, container string) podLimit {
 			l.missing = c.Name
 		}
 	}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
-			continue
-		}
-		count(c, pod.Status.InitContainerStatuses)
-	}
-	for i := range pod.Spec.Containers {
-		count(&pod.Spec.Containers[i], pod.Status.ContainerStatuses)
+	for c, statuses := range runningContainers(pod) {
+		count(c, statuses)
 	}
 	switch {
 	case container != "" && !found:
@@ -89,6 +84,29 @@ func memoryLimit(pod *corev1.Pod, container string) podLimit {
 		l.missing = "(none)"
 	}
 	return l
+}
+
+// runningContainers yields the containers that run as long as the pod, each
+// with the statuses of its kind: the restartable init containers (native
+// sidecars), then the containers. Other init containers have finished
+// before the pod runs.
+func runningContainers(pod *corev1.Pod) iter.Seq2[*corev1.Container, []corev1.ContainerStatus] {
+	return func(yield func(*corev1.Container, []corev1.ContainerStatus) bool) {
+		for i := range pod.Spec.InitContainers {
+			c := &pod.Spec.InitContainers[i]
+			if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+				continue
+			}
+			if !yield(c, pod.Status.InitContainerStatuses) {
+				return
+			}
+		}
+		for i := range pod.Spec.Containers {
+			if !yield(&pod.Spec.Containers[i], pod.Status.ContainerStatuses) {
+				return
+			}
+		}
+	}
 }
 
 // appliedLimit is the smaller of the positive memory limits of spec and
@@ -110,9 +128,17 @@ func appliedLimit(spec, status *corev1.ResourceRequirements) (int64, bool) {
 // statusResources is what the status of the container named name reports as
 // its resources, nil when it reports none.
 func statusResources(statuses []corev1.ContainerStatus, name string) *corev1.ResourceRequirements {
+	if st := statusOf(statuses, name); st != nil {
+		return st.Resources
+	}
+	return nil
+}
+
+// statusOf is the status of the container named name, nil when there is none.
+func statusOf(statuses []corev1.ContainerStatus, name string) *corev1.ContainerStatus {
 	for i := range statuses {
 		if statuses[i].Name == name {
-			return statuses[i].Resources
+			return &statuses[i]
 		}
 	}
 	return nil

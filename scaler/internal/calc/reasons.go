@@ -70,3 +70,8 @@ const (
 // kubelet); it was counted once, at its largest figure. Scaling goes on; a
 // Warning event names the pods and containers.
 const ReasonDuplicateMemorySeries = "DuplicateMemorySeries"
+
+// ReasonRecentOOMKill is ours (ScalingLimited=True): a counted container was
+// OOM-killed within the scaler's --oom-kill-window, so a scale-down was held
+// back; the message names the pods, containers and times.
+const ReasonRecentOOMKill = "RecentOOMKill"

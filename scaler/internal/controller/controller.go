@@ -84,6 +84,17 @@ type memHpaState struct {
 	selector labels.Selector
 	// conflicts counts scale writes refused in a row with a conflict.
 	conflicts int
+	// oomReported holds the restart count of each recent OOM kill already
+	// reported by an event, so that each kill is reported once.
+	oomReported map[oomKey]int32
+}
+
+// oomKey names a container of one pod (by UID too: a StatefulSet's pod
+// created again under its name starts its restart count afresh).
+type oomKey struct {
+	pod       string
+	uid       types.UID
+	container string
 }
 
 // Deps are the controller's collaborators.

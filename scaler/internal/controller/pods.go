@@ -5,12 +5,15 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 	"unique"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/memhpa/memhpa/scaler/internal/calc"
 )
 
 // TransformPod is the pod informer's transform: it keeps only what a decision
@@ -24,7 +27,13 @@ import (
 //     its memory request when it has no positive memory limit; of the status,
 //     the memory limits it reports (status.resources, and the name and
 //     resources.limits of each container status that has one), since the
-//     smaller of spec and status applies.
+//     smaller of spec and status applies;
+//   - calc's OOM-kill rule: of a container status whose last termination
+//     was an OOM kill, the restart count and that termination's reason and
+//     finish time (nothing else of it: exit code, message, container ID and
+//     start go). A restart count alone is dropped, since calc reads it only
+//     beside such a kill, so that the pods of a ReplicaSet still share one
+//     status list (or none) until a container is OOM-killed.
 //
 // Conditions, start time, owner references, requests beside a limit and
 // everything else are dropped: the HPA consults readiness only for CPU, never
@@ -76,21 +85,36 @@ func TransformPod(obj any) (any, error) {
 	return slim, nil
 }
 
-// slimStatuses keeps, of the container statuses that report a memory limit,
-// the name and that limit: calc reads a missing status and one without a
-// memory limit alike. The lists are shared like the containers', since the
-// pods of a ReplicaSet report the same limits.
+// slimStatuses keeps, of the container statuses that report a memory limit
+// or whose last termination was an OOM kill, the name, that limit, and the
+// kill with the restart count: calc reads a missing status and one with
+// neither alike. The lists are shared like the containers', since the pods
+// of a ReplicaSet report the same limits, and most have no kill.
 func slimStatuses(statuses []corev1.ContainerStatus) []corev1.ContainerStatus {
 	var out []corev1.ContainerStatus
 	var key []byte
 	for i := range statuses {
 		st := &statuses[i]
 		l := statusMemoryLimit(st.Resources)
-		if l == nil {
+		kill := st.LastTerminationState.Terminated
+		if kill != nil && kill.Reason != calc.OOMKilledReason {
+			kill = nil
+		}
+		if l == nil && kill == nil {
 			continue
 		}
-		out = append(out, corev1.ContainerStatus{Name: unique.Make(st.Name).Value(), Resources: &corev1.ResourceRequirements{Limits: l}})
-		key = appendKey(appendKey(key, st.Name), memoryKey(l))
+		slim := corev1.ContainerStatus{Name: unique.Make(st.Name).Value()}
+		if l != nil {
+			slim.Resources = &corev1.ResourceRequirements{Limits: l}
+		}
+		killKey := "-"
+		if kill != nil {
+			slim.RestartCount = st.RestartCount
+			slim.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: calc.OOMKilledReason, FinishedAt: kill.FinishedAt}
+			killKey = "=" + strconv.Itoa(int(st.RestartCount)) + "@" + kill.FinishedAt.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, slim)
+		key = appendKey(appendKey(appendKey(key, st.Name), memoryKey(l)), killKey)
 	}
 	if out == nil {
 		return nil

@@ -43,6 +43,9 @@ func realistic(n int) []*corev1.Pod {
 	return out
 }
 
+// decided is when the decisions of the transform's tests are made.
+var decided = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
 // TestTransformPodKeepsTheDecision feeds calc the full pods and the
 // transformed ones and wants the same recommendation, to the last message:
 // same limits, same counted, missing, pending and ignored pods. Counts pins
@@ -116,6 +119,30 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 			counts: calc.PodCount{Selected: 3, Counted: 1, Missing: 1, Pending: 1},
 		},
 		{
+			name: "an OOM kill in the window, beside a status limit and a restart for another reason",
+			pods: []*corev1.Pod{
+				gen.Pod("a", gen.OOMKilled("app", decided.Add(-time.Minute), 2), func(p *corev1.Pod) {
+					p.Status.ContainerStatuses[0].Resources = &corev1.ResourceRequirements{Limits: memList("800")}
+				}),
+				gen.Pod("b", gen.OOMKilled("app", decided.Add(-time.Minute), 1), func(p *corev1.Pod) {
+					p.Status.ContainerStatuses[0].LastTerminationState.Terminated.Reason = "Error"
+				}),
+				gen.Pod("c"),
+			},
+			// Held at 3: (800 + 100 + 100) / 2800 = 35 % → 2.
+			usage:  map[string]int64{"a": 100, "b": 100, "c": 100},
+			counts: calc.PodCount{Selected: 3, Counted: 3},
+		},
+		{
+			name: "a sidecar's OOM kill without a sample",
+			pods: []*corev1.Pod{
+				gen.Pod("a", gen.InitContainers(memhpagen.Sidecar("proxy", "1000")), gen.OOMKilled("proxy", decided.Add(-2*time.Minute), 5)),
+				gen.Pod("b", gen.InitContainers(memhpagen.Sidecar("proxy", "1000"))),
+			},
+			usage:  map[string]int64{"b": 1900},
+			counts: calc.PodCount{Selected: 2, Counted: 2},
+		},
+		{
 			name:   "realistic pods",
 			pods:   realistic(3),
 			usage:  map[string]int64{gen.RealisticPod(0).Name: 900 << 20, gen.RealisticPod(1).Name: 700 << 20},
@@ -123,7 +150,7 @@ func TestTransformPodKeepsTheDecision(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+			clk := clocktesting.NewFakePassiveClock(decided)
 			in := calc.Input{Spec: memhpa("web").Spec, CurrentReplicas: int32(len(tc.pods)), Usage: tc.usage, Config: calc.DefaultConfig()}
 			in.Pods = tc.pods
 			full := calc.Decide(in, clk)
@@ -161,6 +188,11 @@ func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
 	deleted := metav1.Now()
 	p.DeletionTimestamp = &deleted
 	p.Spec.InitContainers = []corev1.Container{memhpagen.Sidecar("proxy", "128Mi")}
+	finished := metav1.NewTime(decided.Add(-time.Minute))
+	gen.OOMKilled("app", finished.Time, 3)(p)
+	// A restart for another reason is not kept.
+	p.Status.ContainerStatuses[1].RestartCount = 1
+	p.Status.ContainerStatuses[1].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1, FinishedAt: finished}}
 
 	got, err := TransformPod(p)
 	if err != nil {
@@ -179,7 +211,10 @@ func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
 			Containers:     []corev1.Container{{Name: "app", Resources: mem("512Mi")}, {Name: "sidecar", Resources: mem("512Mi")}},
 			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: &always, Resources: mem("128Mi")}},
 		},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 3,
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: calc.OOMKilledReason, FinishedAt: finished}},
+		}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("transformed pod (-want +got):\n%s", diff)
@@ -313,5 +348,45 @@ func TestTransformPodPassesOtherObjectsThrough(t *testing.T) {
 	}
 	if got, _ := TransformPod(strings.Repeat("x", 3)); got != "xxx" {
 		t.Errorf("a string was changed: %v", got)
+	}
+}
+
+// TestTransformPodSharesStatusListsUntilAKill: pods whose statuses report the
+// same limits share one list; a restart for another reason adds nothing; an
+// OOM kill gives its pod a list of its own (restart count and finish time),
+// shared only with a pod that reports the very same kill.
+func TestTransformPodSharesStatusListsUntilAKill(t *testing.T) {
+	limited := func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: "app", Resources: &corev1.ResourceRequirements{Limits: memList("512Mi")}})
+	}
+	restarted := func(p *corev1.Pod) {
+		if len(p.Status.ContainerStatuses) == 0 {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app"}}
+		}
+		p.Status.ContainerStatuses[0].RestartCount = 4
+		p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2}
+	}
+	killedAt := decided.Add(-time.Minute)
+	slim := transformed(t, []*corev1.Pod{
+		gen.Pod("a", limited),
+		gen.Pod("b", limited, restarted),
+		gen.Pod("c", limited, gen.OOMKilled("app", killedAt, 1)),
+		gen.Pod("d", limited, gen.OOMKilled("app", killedAt, 1)),
+		gen.Pod("e", limited, gen.OOMKilled("app", killedAt, 2)),
+		gen.Pod("f", limited, gen.OOMKilled("app", killedAt.Add(time.Second), 1)),
+		gen.Pod("g", restarted),
+	})
+	list := func(i int) uintptr { return reflect.ValueOf(slim[i].Status.ContainerStatuses).Pointer() }
+	if list(0) != list(1) || list(2) != list(3) {
+		t.Errorf("equal status lists are not shared: %x %x, %x %x", list(0), list(1), list(2), list(3))
+	}
+	for _, pair := range [][2]int{{0, 2}, {2, 4}, {2, 5}, {4, 5}} {
+		if list(pair[0]) == list(pair[1]) {
+			t.Errorf("pods %s and %s share a status list: %+v, %+v", slim[pair[0]].Name, slim[pair[1]].Name,
+				slim[pair[0]].Status.ContainerStatuses, slim[pair[1]].Status.ContainerStatuses)
+		}
+	}
+	if st := slim[6].Status.ContainerStatuses; st != nil {
+		t.Errorf("a restart for another reason kept a status: %+v", st)
 	}
 }

@@ -32,3 +32,8 @@ const (
 	EventAmbiguousSelector  = "AmbiguousSelector"
 	EventFailedUpdateStatus = "FailedUpdateStatus"
 )
+
+// EventOOMKilled is ours: the Warning event, once per kill (a new kill comes
+// with a new restart count), that a counted container of the target was
+// OOM-killed within --oom-kill-window (calc.Recommendation.OOMKills).
+const EventOOMKilled = "OOMKilled"

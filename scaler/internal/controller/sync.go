@@ -152,6 +152,16 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	for _, w := range rec.Warnings {
 		events.Event(h, corev1.EventTypeWarning, w.Reason, w.Message)
 	}
+	if measured && rec.Recommended {
+		// Without a decision the kills are unknown, not gone: what was
+		// reported stays remembered.
+		for _, k := range c.newOOMKills(key, h.UID, rec.OOMKills) {
+			events.Eventf(h, corev1.EventTypeWarning, EventOOMKilled,
+				"container %s of pod %s was OOM-killed at %s (restart count %d): it counts at 100 %% of its limit, and the MemHpa does not scale down until %s",
+				k.Container, k.Pod, k.FinishedAt.UTC().Format(time.RFC3339), k.RestartCount,
+				k.FinishedAt.Add(c.config.Calc.OOMKillWindow).UTC().Format(time.RFC3339))
+		}
+	}
 	logDecision(logger, h, rec, target, rejected)
 
 	h.Status.CurrentUtilizationPercentage = rec.Utilization
@@ -362,6 +372,26 @@ func (c *Controller) clearConflicts(key string, uid types.UID) {
 	c.update(key, uid, func(st *memHpaState) { st.conflicts = 0 })
 }
 
+// newOOMKills returns those of kills (a decision's recent OOM kills) not
+// reported yet: a container not seen killed before, or killed again since
+// (another restart count). The state then holds exactly kills, so that a
+// kill that has left the window is forgotten.
+func (c *Controller) newOOMKills(key string, uid types.UID, kills []calc.OOMKill) []calc.OOMKill {
+	var fresh []calc.OOMKill
+	c.update(key, uid, func(st *memHpaState) {
+		reported := make(map[oomKey]int32, len(kills))
+		for _, k := range kills {
+			id := oomKey{pod: k.Pod, uid: k.PodUID, container: k.Container}
+			if n, ok := st.oomReported[id]; !ok || n != k.RestartCount {
+				fresh = append(fresh, k)
+			}
+			reported[id] = k.RestartCount
+		}
+		st.oomReported = reported
+	})
+	return fresh
+}
+
 // logDecision writes the one line per decision, with its inputs.
 func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation, target int32, rejected map[string]string) {
 	level := 2
@@ -396,6 +426,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"rejectedSamples", rejected,
 		"requestAsLimit", rec.Pods.RequestAsLimit,
 		"duplicateSeries", rec.Pods.DuplicateSeries,
+		"oomKilledRecently", rec.OOMKilledRecently,
 		"limitedBy", limit,
 		"reason", rec.RescaleReason,
 	)

@@ -5,6 +5,8 @@
 package gen
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,5 +65,35 @@ func InitContainers(cs ...corev1.Container) PodOption {
 func PodLimit(q string) PodOption {
 	return func(p *corev1.Pod) {
 		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}}
+	}
+}
+
+// OOMKilled makes the status of container (a container status, or an init
+// container status for a sidecar) say that it was OOM-killed at finishedAt
+// and has restarted restarts times since the pod started, with the other
+// fields the kubelet fills in.
+func OOMKilled(container string, finishedAt time.Time, restarts int32) PodOption {
+	return func(p *corev1.Pod) {
+		statuses := &p.Status.ContainerStatuses
+		for _, c := range p.Spec.InitContainers {
+			if c.Name == container {
+				statuses = &p.Status.InitContainerStatuses
+			}
+		}
+		i := 0
+		for i < len(*statuses) && (*statuses)[i].Name != container {
+			i++
+		}
+		if i == len(*statuses) {
+			*statuses = append(*statuses, corev1.ContainerStatus{Name: container})
+		}
+		st := &(*statuses)[i]
+		st.RestartCount = restarts
+		st.ContainerID = "containerd://" + container + "-restarted"
+		st.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(finishedAt.Add(time.Second))}}
+		st.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			Reason: "OOMKilled", ExitCode: 137, ContainerID: "containerd://" + container + "-killed",
+			StartedAt: metav1.NewTime(finishedAt.Add(-time.Hour)), FinishedAt: metav1.NewTime(finishedAt),
+		}}
 	}
 }
