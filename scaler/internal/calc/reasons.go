@@ -70,3 +70,11 @@ const (
 // kubelet); it was counted once, at its largest figure. Scaling goes on; a
 // Warning event names the pods and containers.
 const ReasonDuplicateMemorySeries = "DuplicateMemorySeries"
+
+// ReasonHotContainer is ours: spec.maxContainerUtilizationPercentage found a
+// counted container above that share of its own memory limit and raised the
+// replica count (at least one more than at the start of the sync period,
+// never fewer than now). It is a Warning event reason, naming the pod, the
+// container and its utilization, and a ScalingLimited reason when no later
+// limit changed the guard's count.
+const ReasonHotContainer = "HotContainer"

@@ -267,8 +267,8 @@ type MemHpaDecision struct {
 	// limitedBy names the last step that changed the replica count on its
 	// way from rawReplicas to the desired count: None (memory's count was
 	// kept), MissingPods (pods without a sample were assumed at 100 % of
-	// their limit on a scale-down, 0 % on a scale-up), Tolerance (the change
-	// was within the tolerance), Stabilization (a recommendation of the
+	// their limit on a scale-down, and with pending pods at 0 % on a
+	// scale-up), Tolerance (the change was within the tolerance), Stabilization (a recommendation of the
 	// stabilization window held it), HotContainerGuard
 	// (maxContainerUtilizationPercentage added a replica, or kept the count),
 	// RecentOOMKill (a recent OOM kill forbade a scale-down), ScaleUpLimit
