@@ -24,6 +24,10 @@
 // A counted container OOM-killed within Config.OOMKillWindow counts at 100 %
 // of its limit whatever its sample, and while there is one the MemHpa does
 // not scale down (oom.go).
+// With spec.maxContainerUtilizationPercentage, one counted container above
+// that share of its own limit asks for a replica more (guard.go), which an
+// average would hide. Every decision says in Recommendation.Decision
+// (status.lastDecision) which step last changed memory's own count.
 //
 // Like the HPA for every metric but CPU, readiness is not consulted: a Running
 // pod that is not Ready still holds its memory, and that memory is what the
@@ -173,6 +177,10 @@ type Recommendation struct {
 	// with reason RecentOOMKill. The history still holds the raw
 	// recommendation.
 	HeldByOOMKill bool
+	// Decision explains the decision, for status.lastDecision; nil when no
+	// pod was examined (Prometheus failed, no pods, or the target at zero or
+	// outside its bounds).
+	Decision *v1alpha1.MemHpaDecision
 	// History to keep for the next decision. Scale events are added by
 	// RecordRescale once the rescale has been written.
 	History History
@@ -281,15 +289,19 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 
 	rec.Recommended = true
 	var desired int32
+	// The cap and the guard count from the size at the start of the sync period.
+	periodStart := current - changeInPeriod(rec.History.ScaleUps, now, int32(in.Config.SyncPeriod/time.Second))
+	g := guardOf(&spec, rec.Decision.Hottest, current, periodStart)
 	if spec.Behavior == nil {
-		// The cap counts from the size at the start of the sync period.
-		periodStart := current - changeInPeriod(rec.History.ScaleUps, now, int32(in.Config.SyncPeriod/time.Second))
-		desired = normalize(&rec, now, in.Config.DownscaleStabilization, periodStart, current, metric, minReplicas, spec.MaxReplicas)
+		desired = normalize(&rec, now, in.Config.DownscaleStabilization, periodStart, current, metric, g, minReplicas, spec.MaxReplicas)
 	} else {
 		b := withDefaults(spec.Behavior, in.Config.DownscaleStabilization)
-		desired = normalizeWithBehavior(&rec, now, b, current, metric, minReplicas, spec.MaxReplicas)
+		desired = normalizeWithBehavior(&rec, now, b, current, metric, g, minReplicas, spec.MaxReplicas)
 	}
 	desired = holdForOOMKills(&rec, in.Config.OOMKillWindow, current, desired)
+	if rec.HeldByOOMKill {
+		rec.Decision.LimitedBy = v1alpha1.LimitedByRecentOOMKill
+	}
 	rec.DesiredReplicas = desired
 	rec.Rescale = desired != current
 	switch {
@@ -316,7 +328,8 @@ func warnDuplicates(rec *Recommendation) {
 // was written. With a behavior, events feed its rate policies, and both
 // directions' policies read both lists (a scale-down limit starts from the
 // size at the start of its period, scale-ups included), so events are kept as
-// long as the longest policy period of either direction. Without one, only
+// long as the longest policy period of either direction, and at least one
+// sync period, which the hot-container guard counts from. Without one, only
 // scale-ups are kept, for one sync period: they hold the max(2×, 4) cap to the
 // period (Config.SyncPeriod).
 func RecordRescale(h History, behavior *v1alpha1.MemHpaBehavior, cfg Config, now time.Time, from, to int32) History {
@@ -331,7 +344,7 @@ func RecordRescale(h History, behavior *v1alpha1.MemHpaBehavior, cfg Config, now
 		return h
 	}
 	b := withDefaults(behavior, cfg.DownscaleStabilization)
-	keep := max(longestPeriod(b.ScaleUp), longestPeriod(b.ScaleDown))
+	keep := max(longestPeriod(b.ScaleUp), longestPeriod(b.ScaleDown), cfg.SyncPeriod)
 	h.ScaleUps, h.ScaleDowns = keepRecent(h.ScaleUps, now, keep), keepRecent(h.ScaleDowns, now, keep)
 	if to > from {
 		h.ScaleUps = append(h.ScaleUps, Change{Replicas: to - from, At: now})
@@ -412,6 +425,9 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
 	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
 	rec.Pods.RequestAsLimit, rec.Pods.DuplicateSeries = g.requestAsLimit, g.duplicates
+	rec.Decision = decisionOf(g)
+	rec.Decision.OOMKilledRecently = int32(len(g.oomKills))
+	rec.Decision.Hottest = hottestContainer(in.Pods, g, in.Spec.Container, podUsage{containers: in.ContainerUsage})
 	if err != nil {
 		return 0, err
 	}
@@ -424,13 +440,22 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 	}
 	rec.Utilization, rec.AverageBytes = &util, avg
 	current := in.CurrentReplicas
+	raw := ceilReplicas(ratio, len(g.usage))
+	rec.Decision.RawReplicas, rec.Decision.LimitedBy = &raw, v1alpha1.LimitedByNone
+	// Within the tolerance, missing pods cannot turn the decision (they
+	// only dampen it): the tolerance kept the size.
+	byMissing := v1alpha1.LimitedByMissingPods
+	if tol.within(ratio) {
+		byMissing = v1alpha1.LimitedByTolerance
+	}
 
 	scaleUpWithPending := len(g.pending) > 0 && ratio > 1
 	if !scaleUpWithPending && len(g.missing) == 0 {
 		if tol.within(ratio) {
+			step(rec.Decision, raw, current, v1alpha1.LimitedByTolerance)
 			return current, nil
 		}
-		return ceilReplicas(ratio, len(g.usage)), nil
+		return raw, nil
 	}
 
 	// Rebalance: fill in the pods we could not measure in the direction that
@@ -462,12 +487,14 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 		return 0, err
 	}
 	if tol.within(newRatio) || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1) {
+		step(rec.Decision, raw, current, byMissing)
 		return current, nil
 	}
 	replicas := ceilReplicas(newRatio, len(filled))
 	if (newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current) {
-		return current, nil
+		replicas = current
 	}
+	step(rec.Decision, raw, replicas, byMissing)
 	return replicas, nil
 }
 
@@ -480,7 +507,10 @@ type groups struct {
 	limits         map[string]int64 // every pod not ignored
 	missing        []string
 	pending        []string
-	ignored        int
+	ignored        int // deleting + finished
+	deleting       int
+	finished       int // Failed or Succeeded
+	noLimit        int // a counted container with neither limit nor request
 	requestAsLimit []string
 	duplicates     []string
 	oomKills       []OOMKill
@@ -512,6 +542,11 @@ func groupPods(pods []*corev1.Pod, container string, usage podUsage, oom oomRule
 		phase := p.Status.Phase
 		if p.DeletionTimestamp != nil || phase == corev1.PodFailed || phase == corev1.PodSucceeded {
 			g.ignored++
+			if p.DeletionTimestamp != nil {
+				g.deleting++
+			} else {
+				g.finished++
+			}
 			continue
 		}
 		for _, c := range usage.duplicated[p.Name] {
@@ -524,6 +559,7 @@ func groupPods(pods []*corev1.Pod, container string, usage podUsage, oom oomRule
 			g.requestAsLimit = append(g.requestAsLimit, p.Name+"/"+c)
 		}
 		if limit.missing != "" {
+			g.noLimit++
 			if firstMissingLimit == nil {
 				firstMissingLimit = &errCalc{reason: ReasonMissingMemoryLimit, msg: fmt.Sprintf(
 					"container %q of pod %q has neither a memory limit nor a memory request", limit.missing, p.Name)}

@@ -32,7 +32,7 @@ const (
 // normalize is the HPA's normalizeDesiredReplicas: the highest recommendation
 // of the downscale window, then min/max and the max(2×, 4) scale-up cap,
 // counted from periodStart, the size at the start of the sync period.
-func normalize(rec *Recommendation, now time.Time, window time.Duration, periodStart, current, metric, minReplicas, maxReplicas int32) int32 {
+func normalize(rec *Recommendation, now time.Time, window time.Duration, periodStart, current, metric int32, g guard, minReplicas, maxReplicas int32) int32 {
 	stabilized := metric
 	cutoff := now.Add(-window)
 	old := -1
@@ -43,7 +43,7 @@ func normalize(rec *Recommendation, now time.Time, window time.Duration, periodS
 			stabilized = s.Replicas
 		}
 	}
-	rec.History.Recommendations = store(rec.History.Recommendations, old, Sample{Replicas: metric, At: now})
+	rec.History.Recommendations = store(rec.History.Recommendations, old, Sample{Replicas: max(metric, g.floor), At: now})
 	rec.StabilizedReplicas = stabilized
 	if stabilized != metric {
 		rec.Conditions = append(rec.Conditions, Condition{ConditionAbleToScale, metav1.ConditionTrue, ReasonScaleDownStabilized, msgScaleDownStabilized})
@@ -58,16 +58,17 @@ func normalize(rec *Recommendation, now time.Time, window time.Duration, periodS
 	if maxReplicas > upLimit {
 		maxAllowed, reason, msg = upLimit, ReasonScaleUpLimit, msgScaleUpLimit
 	}
-	desired := stabilized
+	guarded := max(stabilized, g.floor)
+	desired := guarded
 	switch {
-	case stabilized < minReplicas:
+	case guarded < minReplicas:
 		desired, reason, msg = minReplicas, ReasonTooFewReplicas, msgTooFew
-	case stabilized > maxAllowed:
+	case guarded > maxAllowed:
 		desired = maxAllowed
 	default:
 		reason, msg = ReasonDesiredWithinRange, msgWithinRange
 	}
-	rec.Conditions = append(rec.Conditions, limited(desired != stabilized, reason, msg))
+	settle(rec, g, metric, stabilized, guarded, desired, clampOf(reason, false), reason, msg)
 	return desired
 }
 
@@ -91,7 +92,7 @@ func store(samples []Sample, old int, s Sample) []Sample {
 
 // normalizeWithBehavior is the HPA's normalizeDesiredReplicasWithBehaviors:
 // both stabilisation windows, then the rate policies over the recent rescales.
-func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHpaBehavior, current, metric, minReplicas, maxReplicas int32) int32 {
+func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHpaBehavior, current, metric int32, g guard, minReplicas, maxReplicas int32) int32 {
 	upCutoff := now.Add(-time.Duration(*b.ScaleUp.StabilizationWindowSeconds) * time.Second)
 	downCutoff := now.Add(-time.Duration(*b.ScaleDown.StabilizationWindowSeconds) * time.Second)
 	up, down := metric, metric
@@ -108,7 +109,7 @@ func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHp
 		}
 	}
 	stabilized := min(max(current, up), down)
-	rec.History.Recommendations = store(rec.History.Recommendations, old, Sample{Replicas: metric, At: now})
+	rec.History.Recommendations = store(rec.History.Recommendations, old, Sample{Replicas: max(metric, g.floor), At: now})
 	rec.StabilizedReplicas = stabilized
 	switch {
 	case stabilized == metric:
@@ -119,9 +120,10 @@ func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHp
 		rec.Conditions = append(rec.Conditions, Condition{ConditionAbleToScale, metav1.ConditionTrue, ReasonScaleDownStabilized, msgScaleDownStabilized})
 	}
 
-	desired, reason, msg := stabilized, ReasonDesiredWithinRange, msgWithinRange
+	guarded := max(stabilized, g.floor)
+	desired, reason, msg := guarded, ReasonDesiredWithinRange, msgWithinRange
 	switch {
-	case stabilized > current:
+	case guarded > current:
 		// Never below current: a limit under it means "no further scale-up
 		// until the recent scale-ups age out".
 		limit := max(rateLimit(current, rec.History, b.ScaleUp, now, true), current)
@@ -130,25 +132,25 @@ func normalizeWithBehavior(rec *Recommendation, now time.Time, b *v1alpha1.MemHp
 		if maxAllowed > limit {
 			maxAllowed, reason, msg = limit, ReasonScaleUpLimit, msgScaleUpLimit
 		}
-		if stabilized > maxAllowed {
+		if guarded > maxAllowed {
 			desired = maxAllowed
 		} else {
 			reason, msg = ReasonDesiredWithinRange, msgWithinRange
 		}
-	case stabilized < current:
+	case guarded < current:
 		limit := min(rateLimit(current, rec.History, b.ScaleDown, now, false), current)
 		minAllowed := minReplicas
 		reason, msg = ReasonTooFewReplicas, msgTooFew
 		if minAllowed < limit {
 			minAllowed, reason, msg = limit, ReasonScaleDownLimit, msgScaleDownLimit
 		}
-		if stabilized < minAllowed {
+		if guarded < minAllowed {
 			desired = minAllowed
 		} else {
 			reason, msg = ReasonDesiredWithinRange, msgWithinRange
 		}
 	}
-	rec.Conditions = append(rec.Conditions, limited(desired != stabilized, reason, msg))
+	settle(rec, g, metric, stabilized, guarded, desired, clampOf(reason, true), reason, msg)
 	return desired
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
@@ -210,6 +211,11 @@ func TestDecideOOMKills(t *testing.T) {
 			if diff := cmp.Diff(tc.kills, got.OOMKills); diff != "" {
 				t.Errorf("OOM kills (-want +got):\n%s", diff)
 			}
+			// status.lastDecision says the same.
+			if d := got.Decision; d == nil || d.OOMKilledRecently != int32(len(tc.kills)) ||
+				(d.LimitedBy == v1alpha1.LimitedByRecentOOMKill) != tc.held {
+				t.Errorf("lastDecision = %+v; want oomKilledRecently %d, limitedBy RecentOOMKill %t", d, len(tc.kills), tc.held)
+			}
 			if tc.counts != nil {
 				if diff := cmp.Diff(*tc.counts, got.Pods); diff != "" {
 					t.Errorf("pod counts (-want +got):\n%s", diff)
@@ -262,5 +268,36 @@ func TestOOMKillHoldKeepsTheRawRecommendation(t *testing.T) {
 	want := []step{{9*time.Minute + 30*time.Second, 2}, {14*time.Minute + 30*time.Second, 1}}
 	if diff := cmp.Diff(want, trajectory, cmp.AllowUnexported(step{})); diff != "" {
 		t.Errorf("rescales (-want +got):\n%s", diff)
+	}
+}
+
+// TestOOMKillFiresTheGuard: a container OOM-killed within the window counts
+// at 100 % of its limit for the hot-container guard too, whatever its small
+// sample after the restart; it is the hottest container of the decision.
+func TestOOMKillFiresTheGuard(t *testing.T) {
+	pods := []*corev1.Pod{gen.Pod("web-0", gen.OOMKilled("app", now.Add(-time.Minute), 1)), gen.Pod("web-1"), gen.Pod("web-2")}
+	s := spec()
+	s.MaxContainerUtilizationPercentage = ptr.To[int32](95)
+	for _, tc := range []struct {
+		name    string
+		window  time.Duration
+		desired int32
+		limited v1alpha1.LimitedBy
+	}{
+		{"the kill counts: one replica more", 10 * time.Minute, 4, v1alpha1.LimitedByHotContainerGuard},
+		{"the rule off: the scale-down goes on", 0, 1, v1alpha1.LimitedByNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.OOMKillWindow = tc.window
+			got := Decide(Input{Spec: s, CurrentReplicas: 3, Pods: pods, Usage: use(100, 100, 100), History: old(3), Config: cfg},
+				clocktesting.NewFakePassiveClock(now))
+			if got.DesiredReplicas != tc.desired || got.Decision == nil || got.Decision.LimitedBy != tc.limited {
+				t.Fatalf("desired %d, lastDecision %+v; want %d limited by %s", got.DesiredReplicas, got.Decision, tc.desired, tc.limited)
+			}
+			if h := got.Decision.Hottest; tc.window > 0 && (h == nil || h.Pod != "web-0" || h.UtilizationPercentage != 100) {
+				t.Errorf("hottest = %+v, want web-0/app at 100 %%", h)
+			}
+		})
 	}
 }

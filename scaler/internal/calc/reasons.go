@@ -75,3 +75,11 @@ const ReasonDuplicateMemorySeries = "DuplicateMemorySeries"
 // OOM-killed within the scaler's --oom-kill-window, so a scale-down was held
 // back; the message names the pods, containers and times.
 const ReasonRecentOOMKill = "RecentOOMKill"
+
+// ReasonHotContainer is ours: spec.maxContainerUtilizationPercentage found a
+// counted container above that share of its own memory limit and raised the
+// replica count (at least one more than at the start of the sync period,
+// never fewer than now). It is a Warning event reason, naming the pod, the
+// container and its utilization, and a ScalingLimited reason when no later
+// limit changed the guard's count.
+const ReasonHotContainer = "HotContainer"

@@ -166,6 +166,9 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 
 	h.Status.CurrentUtilizationPercentage = rec.Utilization
 	h.Status.Targets = targets(rec.Utilization, target)
+	if rec.Decision != nil {
+		h.Status.LastDecision = rec.Decision
+	}
 	if !rec.Recommended {
 		return c.updateStatus(ctx, original, h)
 	}
@@ -408,6 +411,14 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 			limit = cond.Reason
 		}
 	}
+	var decision v1alpha1.MemHpaDecision
+	if rec.Decision != nil {
+		decision = *rec.Decision
+	}
+	hottest, hottestUtil := "", ""
+	if hot := decision.Hottest; hot != nil {
+		hottest, hottestUtil = hot.Pod+"/"+hot.Container, fmt.Sprintf("%d%%", hot.UtilizationPercentage)
+	}
 	logger.V(level).Info("Decided replicas",
 		"target", h.Status.Reference,
 		"container", h.Spec.Container,
@@ -427,7 +438,10 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"requestAsLimit", rec.Pods.RequestAsLimit,
 		"duplicateSeries", rec.Pods.DuplicateSeries,
 		"oomKilledRecently", rec.OOMKilledRecently,
-		"limitedBy", limit,
+		"scalingLimited", limit,
+		"limitedBy", decision.LimitedBy,
+		"hottest", hottest,
+		"hottestUtilization", hottestUtil,
 		"reason", rec.RescaleReason,
 	)
 }

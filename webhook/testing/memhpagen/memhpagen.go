@@ -84,6 +84,12 @@ func WithTarget(percent int32) Option {
 	return func(m *v1alpha1.MemHpa) { m.Spec.TargetUtilizationPercentage = ptr.To(percent) }
 }
 
+// WithMaxContainerUtilization sets spec.maxContainerUtilizationPercentage,
+// the hot-container guard.
+func WithMaxContainerUtilization(percent int32) Option {
+	return func(m *v1alpha1.MemHpa) { m.Spec.MaxContainerUtilizationPercentage = ptr.To(percent) }
+}
+
 // WithContainer sets spec.container, the one container that counts.
 func WithContainer(name string) Option { return func(m *v1alpha1.MemHpa) { m.Spec.Container = name } }
 

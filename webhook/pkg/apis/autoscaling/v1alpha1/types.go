@@ -20,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.maxReplicas`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.currentReplicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="LimitedBy",type=string,priority=1,JSONPath=`.status.lastDecision.limitedBy`,description="What set the last decision's replica count apart from memory's own (status.lastDecision.limitedBy)"
 // +kubebuilder:selectablefield:JSONPath=`.spec.scaleTargetRef.name`
 type MemHpa struct {
 	metav1.TypeMeta `json:",inline"`
@@ -40,6 +41,7 @@ type MemHpa struct {
 // MemHpaSpec is the desired behaviour of a MemHpa.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="maxReplicas must be greater than or equal to minReplicas",fieldPath=".maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxContainerUtilizationPercentage) || self.maxContainerUtilizationPercentage >= (has(self.targetUtilizationPercentage) ? self.targetUtilizationPercentage : 80)",message="maxContainerUtilizationPercentage must be greater than or equal to targetUtilizationPercentage (80 when unset)",fieldPath=".maxContainerUtilizationPercentage"
 type MemHpaSpec struct {
 	// scaleTargetRef points at the workload to scale. It must have a /scale
 	// subresource (Deployment, StatefulSet, ReplicaSet or a custom resource).
@@ -75,6 +77,21 @@ type MemHpaSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Container string `json:"container,omitempty"`
+
+	// maxContainerUtilizationPercentage, when set, guards against the one hot
+	// container that an average hides: when any counted container's working
+	// set is above this percentage of its own memory limit (only the
+	// container named by container, when that is set), the scaler asks for
+	// at least one replica more than the current count, once per sync
+	// period, and never fewer than the current count, still within
+	// maxReplicas and the scale-up limits (behavior's policies, or the
+	// max(2x, 4) cap without behavior). A container whose limit is only its
+	// memory request is not judged. Between 1 and 100, and not below
+	// targetUtilizationPercentage; unset means no guard.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxContainerUtilizationPercentage *int32 `json:"maxContainerUtilizationPercentage,omitempty"`
 
 	// behavior configures scaling up and down separately, with exactly the
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
@@ -225,7 +242,133 @@ type MemHpaStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// lastDecision explains the scaler's last decision: which pods it
+	// counted, what memory alone asked for, and what held the result from
+	// that (for example why it did not scale down). It changes only when the
+	// decision does, and stays as it was when no pod could be examined
+	// (Prometheus failed, no pods selected, or the target at zero replicas or
+	// outside [minReplicas, maxReplicas]).
+	// +optional
+	LastDecision *MemHpaDecision `json:"lastDecision,omitempty"`
 }
+
+// MemHpaDecision is what one decision of the scaler saw and why it chose its
+// replica count.
+type MemHpaDecision struct {
+	// rawReplicas is the replica count memory alone asked for: the measured
+	// pods' utilization over the target, times their number, rounded up,
+	// before missing pods, the tolerance, stabilization, the guard and the
+	// limits. Unset when no count could be computed.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RawReplicas *int32 `json:"rawReplicas,omitempty"`
+
+	// limitedBy names the last step that changed the replica count on its
+	// way from rawReplicas to the desired count: None (memory's count was
+	// kept), MissingPods (pods without a sample were assumed at 100 % of
+	// their limit on a scale-down, and with pending pods at 0 % on a
+	// scale-up), Tolerance (the change was within the tolerance), Stabilization (a recommendation of the
+	// stabilization window held it), HotContainerGuard
+	// (maxContainerUtilizationPercentage added a replica, or kept the count),
+	// RecentOOMKill (a recent OOM kill forbade a scale-down), ScaleUpLimit
+	// (the max(2x, 4) cap without behavior), Policy (a behavior policy),
+	// MinReplicas or MaxReplicas. Unset when no count could be computed.
+	// +optional
+	LimitedBy LimitedBy `json:"limitedBy,omitempty"`
+
+	// podsCounted is the number of pods whose memory was measured and
+	// entered the utilization.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	PodsCounted int32 `json:"podsCounted"`
+
+	// podsMissing is the number of running pods without a usable sample
+	// (or without the container named by spec.container).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	PodsMissing int32 `json:"podsMissing"`
+
+	// podsIgnored counts, by reason, the selected pods that were left out.
+	// +optional
+	PodsIgnored IgnoredPods `json:"podsIgnored"`
+
+	// hottest is the counted container with the highest working set as a
+	// percentage of its own memory limit, which
+	// maxContainerUtilizationPercentage is compared with. Unset when no
+	// container could be judged.
+	// +optional
+	Hottest *HottestContainer `json:"hottest,omitempty"`
+
+	// oomKilledRecently is the number of counted containers that were
+	// OOM-killed recently.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	OOMKilledRecently int32 `json:"oomKilledRecently"`
+}
+
+// IgnoredPods counts the selected pods that a decision left out, by reason.
+type IgnoredPods struct {
+	// pending pods have not started: left out, or counted at 0 % on a
+	// scale-up.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Pending int32 `json:"pending"`
+
+	// deleting pods have a deletion timestamp.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Deleting int32 `json:"deleting"`
+
+	// finished pods are in phase Failed or Succeeded: they hold no memory.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Finished int32 `json:"finished"`
+
+	// noMemoryLimit pods have a counted container with neither a memory
+	// limit nor a memory request; while there is one, the MemHpa does not
+	// scale (ScalingActive False, MissingMemoryLimit).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	NoMemoryLimit int32 `json:"noMemoryLimit"`
+}
+
+// HottestContainer names a container of a pod and its memory utilization.
+type HottestContainer struct {
+	// pod is the name of the pod.
+	// +optional
+	Pod string `json:"pod,omitempty"`
+
+	// container is the name of the container in the pod.
+	// +optional
+	Container string `json:"container,omitempty"`
+
+	// utilizationPercentage is the container's working set as a percentage
+	// of its own memory limit (the smaller of spec and status, bounded by a
+	// pod-level limit), rounded down.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	UtilizationPercentage int32 `json:"utilizationPercentage"`
+}
+
+// LimitedBy names the step of a decision that last changed its replica
+// count.
+// +kubebuilder:validation:Enum=None;MissingPods;Tolerance;Stabilization;HotContainerGuard;RecentOOMKill;ScaleUpLimit;Policy;MinReplicas;MaxReplicas
+type LimitedBy string
+
+// The values of MemHpaDecision.LimitedBy.
+const (
+	LimitedByNone              LimitedBy = "None"
+	LimitedByMissingPods       LimitedBy = "MissingPods"
+	LimitedByTolerance         LimitedBy = "Tolerance"
+	LimitedByStabilization     LimitedBy = "Stabilization"
+	LimitedByHotContainerGuard LimitedBy = "HotContainerGuard"
+	LimitedByRecentOOMKill     LimitedBy = "RecentOOMKill"
+	LimitedByScaleUpLimit      LimitedBy = "ScaleUpLimit"
+	LimitedByPolicy            LimitedBy = "Policy"
+	LimitedByMinReplicas       LimitedBy = "MinReplicas"
+	LimitedByMaxReplicas       LimitedBy = "MaxReplicas"
+)
 
 // MemHpaList is a list of MemHpa objects.
 //

@@ -2,7 +2,10 @@ package v1alpha1_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -79,4 +82,25 @@ func TestBehaviorRoundTripsHPAJSON(t *testing.T) {
 	if string(back) != string(hpa) {
 		t.Errorf("round trip through MemHpaBehavior:\n got %s\nwant %s", back, hpa)
 	}
+}
+
+// The CRD's rule that keeps maxContainerUtilizationPercentage at or above the
+// target must read an unset target as its default, since a schema rule
+// cannot call EffectiveTargetUtilizationPercentage (it holds while the
+// webhook, which would set the default, is down).
+func TestGuardRuleReadsTheDefaultTarget(t *testing.T) {
+	src, err := os.ReadFile("types.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("self.targetUtilizationPercentage : %d)", v1alpha1.DefaultTargetUtilizationPercentage)
+	for line := range strings.SplitSeq(string(src), "\n") {
+		if strings.Contains(line, "XValidation") && strings.Contains(line, "self.maxContainerUtilizationPercentage >=") {
+			if !strings.Contains(line, want) {
+				t.Errorf("the guard's CEL rule does not default the target to %d (%q):\n%s", v1alpha1.DefaultTargetUtilizationPercentage, want, line)
+			}
+			return
+		}
+	}
+	t.Error("types.go has no CEL rule comparing maxContainerUtilizationPercentage with the target")
 }

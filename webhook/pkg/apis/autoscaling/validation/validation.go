@@ -93,9 +93,25 @@ func ValidateSpec(spec *v1alpha1.MemHpaSpec, fldPath *field.Path) field.ErrorLis
 		allErrs = append(allErrs, field.Invalid(maxPath, spec.MaxReplicas,
 			fmt.Sprintf("must be greater than or equal to minReplicas (%d)", v1alpha1.EffectiveMinReplicas(spec))))
 	}
+	targetOK := true
 	if t := spec.TargetUtilizationPercentage; t != nil && (*t < MinTargetUtilizationPercentage || *t > MaxTargetUtilizationPercentage) {
+		targetOK = false
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("targetUtilizationPercentage"), *t,
 			fmt.Sprintf("must be between %d and %d, inclusive", MinTargetUtilizationPercentage, MaxTargetUtilizationPercentage)))
+	}
+	if g := spec.MaxContainerUtilizationPercentage; g != nil {
+		guardPath := fldPath.Child("maxContainerUtilizationPercentage")
+		target := v1alpha1.EffectiveTargetUtilizationPercentage(spec)
+		switch {
+		case *g < MinTargetUtilizationPercentage || *g > MaxTargetUtilizationPercentage:
+			allErrs = append(allErrs, field.Invalid(guardPath, *g,
+				fmt.Sprintf("must be between %d and %d, inclusive", MinTargetUtilizationPercentage, MaxTargetUtilizationPercentage)))
+		case targetOK && *g < target:
+			// Below the target, the guard would fire at the target's own
+			// utilization and grow the workload to its maximum.
+			allErrs = append(allErrs, field.Invalid(guardPath, *g,
+				fmt.Sprintf("must be greater than or equal to targetUtilizationPercentage (%d)", target)))
+		}
 	}
 	if spec.Container != "" {
 		// The HPA's ContainerResource names its container by the same rule

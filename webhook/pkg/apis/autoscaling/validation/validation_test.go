@@ -137,6 +137,24 @@ func TestValidate(t *testing.T) {
 				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Invalid(spec.Child("container"), "-app", dnsLabelMsg),
 			}},
+		// the hot-container guard
+		{name: "guard at the target", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(70), memhpagen.WithMaxContainerUtilization(70))},
+		{name: "guard at 100", obj: memhpagen.MemHpa("web", memhpagen.WithMaxContainerUtilization(100))},
+		{name: "guard 0", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(1), memhpagen.WithMaxContainerUtilization(0)),
+			want: field.ErrorList{field.Invalid(spec.Child("maxContainerUtilizationPercentage"), int32(0), "must be between 1 and 100, inclusive")}},
+		{name: "guard 101", obj: memhpagen.MemHpa("web", memhpagen.WithMaxContainerUtilization(101)),
+			want: field.ErrorList{field.Invalid(spec.Child("maxContainerUtilizationPercentage"), int32(101), "must be between 1 and 100, inclusive")}},
+		{name: "guard below the target", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(70), memhpagen.WithMaxContainerUtilization(69)),
+			want: field.ErrorList{field.Invalid(spec.Child("maxContainerUtilizationPercentage"), int32(69), "must be greater than or equal to targetUtilizationPercentage (70)")}},
+		{name: "guard below the default target (80)", obj: memhpagen.MemHpa("web", memhpagen.WithMaxContainerUtilization(75)),
+			want: field.ErrorList{field.Invalid(spec.Child("maxContainerUtilizationPercentage"), int32(75), "must be greater than or equal to targetUtilizationPercentage (80)")}},
+		{name: "a bad target is not compared with the guard", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(150), memhpagen.WithMaxContainerUtilization(90)),
+			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(150), "must be between 1 and 100, inclusive")}},
+		{name: "guard out of range beside a bad target: both, once each", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(0), memhpagen.WithMaxContainerUtilization(-1)),
+			want: field.ErrorList{
+				field.Invalid(spec.Child("targetUtilizationPercentage"), int32(0), "must be between 1 and 100, inclusive"),
+				field.Invalid(spec.Child("maxContainerUtilizationPercentage"), int32(-1), "must be between 1 and 100, inclusive")}},
+
 		{name: "three bad fields give three errors", obj: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(150), memhpagen.WithRef("apps/v1", "Deployment", "")),
 			want: field.ErrorList{
 				field.Required(ref.Child("name"), ""),
