@@ -186,6 +186,11 @@ func (in *MemHpaSpec) DeepCopyInto(out *MemHpaSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.CPUTargetUtilizationPercentage != nil {
+		in, out := &in.CPUTargetUtilizationPercentage, &out.CPUTargetUtilizationPercentage
+		*out = new(int32)
+		**out = **in
+	}
 	if in.Behavior != nil {
 		in, out := &in.Behavior, &out.Behavior
 		*out = new(MemHpaBehavior)
@@ -218,6 +223,11 @@ func (in *MemHpaStatus) DeepCopyInto(out *MemHpaStatus) {
 	}
 	if in.CurrentUtilizationPercentage != nil {
 		in, out := &in.CurrentUtilizationPercentage, &out.CurrentUtilizationPercentage
+		*out = new(int32)
+		**out = **in
+	}
+	if in.CurrentCPUUtilizationPercentage != nil {
+		in, out := &in.CurrentCPUUtilizationPercentage, &out.CurrentCPUUtilizationPercentage
 		*out = new(int32)
 		**out = **in
 	}

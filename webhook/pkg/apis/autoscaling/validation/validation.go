@@ -28,6 +28,10 @@ const (
 	// MaxTargetUtilizationPercentage is the highest target: the limit is what
 	// gets a container killed, so a target above it could never be reached.
 	MaxTargetUtilizationPercentage = 100
+	// MinCPUTargetUtilizationPercentage is the lowest CPU target; there is no
+	// highest, as for the HPA's (a container may use more CPU than it
+	// requests).
+	MinCPUTargetUtilizationPercentage = 1
 	// MaxStabilizationWindowSeconds bounds behavior.*.stabilizationWindowSeconds.
 	MaxStabilizationWindowSeconds = 3600
 	// MaxPeriodSeconds bounds behavior.*.policies[*].periodSeconds.
@@ -96,6 +100,10 @@ func ValidateSpec(spec *v1alpha1.MemHpaSpec, fldPath *field.Path) field.ErrorLis
 	if t := spec.TargetUtilizationPercentage; t != nil && (*t < MinTargetUtilizationPercentage || *t > MaxTargetUtilizationPercentage) {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("targetUtilizationPercentage"), *t,
 			fmt.Sprintf("must be between %d and %d, inclusive", MinTargetUtilizationPercentage, MaxTargetUtilizationPercentage)))
+	}
+	if t := spec.CPUTargetUtilizationPercentage; t != nil && *t < MinCPUTargetUtilizationPercentage {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("cpuTargetUtilizationPercentage"), *t,
+			fmt.Sprintf("must be greater than or equal to %d", MinCPUTargetUtilizationPercentage)))
 	}
 	if spec.Container != "" {
 		// The HPA's ContainerResource names its container by the same rule
