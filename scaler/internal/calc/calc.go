@@ -50,6 +50,12 @@ type Config struct {
 	// no behavior, or a behavior without scaleDown.stabilizationWindowSeconds
 	// (the HPA's default is 5 minutes).
 	DownscaleStabilization time.Duration
+	// CPUInitializationPeriod and InitialReadinessDelay are the HPA's CPU
+	// readiness rules (cpu.go), kube-controller-manager's
+	// --horizontal-pod-autoscaler-cpu-initialization-period and
+	// --horizontal-pod-autoscaler-initial-readiness-delay.
+	CPUInitializationPeriod time.Duration
+	InitialReadinessDelay   time.Duration
 	// SyncPeriod is the period of the max(2×, 4) scale-up cap of a MemHpa
 	// without behavior: however many decisions a period holds (a create, an
 	// edit, retries), the target grows at most that much from its size at the
@@ -60,7 +66,8 @@ type Config struct {
 
 // DefaultConfig is the HPA's configuration.
 func DefaultConfig() Config {
-	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second}
+	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second,
+		CPUInitializationPeriod: DefaultCPUInitializationPeriod, InitialReadinessDelay: DefaultInitialReadinessDelay}
 }
 
 // Input is everything one decision needs, gathered by the controller.
@@ -84,6 +91,9 @@ type Input struct {
 	Duplicated map[string][]string
 	// UsageErr is set when the samples could not be fetched at all.
 	UsageErr error
+	// CPU is what Prometheus said of the pods' CPU use; read only when the
+	// spec sets a CPU target.
+	CPU CPUSamples
 	// History is what earlier decisions for this MemHpa left behind.
 	History History
 	Config  Config
@@ -152,6 +162,8 @@ type Recommendation struct {
 	Conditions []Condition
 	// Warnings to report as events.
 	Warnings []Warning
+	// CPU is what CPU said, beside memory; nil without a CPU target.
+	CPU *CPURecommendation
 	// History to keep for the next decision. Scale events are added by
 	// RecordRescale once the rescale has been written.
 	History History
@@ -234,6 +246,14 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&spec)
 	tol := tolerancesOf(spec.Behavior, in.Config.Tolerance)
 	metric, err := metricReplicas(in, target, tol, &rec)
+	if in.Spec.CPUTargetUtilizationPercentage != nil {
+		// A second metric: the HPA's rules for several (cpu.go).
+		metric, err = withCPU(in, now, tol, metric, err, &rec)
+	}
+	if errors.Is(err, errReported) {
+		warnDuplicates(&rec)
+		return rec
+	}
 	if err != nil {
 		reason := ReasonFailedGetMemoryMetric
 		var ce *errCalc
@@ -251,7 +271,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	}
 	rec.MetricReplicas = metric
 	rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionTrue, ReasonValidMetricFound,
-		"the MemHpa was able to successfully calculate a replica count from " + MetricName})
+		"the MemHpa was able to successfully calculate a replica count from " + rec.metricSource()})
 	if n := len(rec.Pods.RequestAsLimit); n > 0 {
 		rec.Warnings = append(rec.Warnings, Warning{ReasonMemoryRequestAsLimit, fmt.Sprintf(
 			"%d container(s) have no memory limit, their memory request was used instead: %s", n, shortList(rec.Pods.RequestAsLimit))})
@@ -272,7 +292,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	rec.Rescale = desired != current
 	switch {
 	case desired > current:
-		rec.RescaleReason = RescaleAboveTarget
+		rec.RescaleReason = rec.aboveTarget()
 	case desired < current:
 		rec.RescaleReason = RescaleBelowTarget
 	}
@@ -399,8 +419,16 @@ func metricReplicas(in Input, target int32, tol tolerances, rec *Recommendation)
 		return 0, err
 	}
 	rec.Utilization, rec.AverageBytes = &util, avg
-	current := in.CurrentReplicas
+	return rebalanced(g, ratio, target, tol, in.CurrentReplicas)
+}
 
+// rebalanced is the end of the HPA's GetResourceReplicas once the pods are
+// grouped, for memory and CPU (whose requests stand in g.limits, its unready
+// pods in g.pending) alike. Without missing pods, and unless pending pods
+// could damp a scale-up, it is ceil(ratio × counted pods); otherwise the pods
+// that could not be measured are filled in the direction that dampens the
+// change, and the direction must still hold.
+func rebalanced(g groups, ratio float64, target int32, tol tolerances, current int32) (int32, error) {
 	scaleUpWithPending := len(g.pending) > 0 && ratio > 1
 	if !scaleUpWithPending && len(g.missing) == 0 {
 		if tol.within(ratio) {
@@ -544,7 +572,7 @@ func utilizationRatio(usage, limits map[string]int64, target int32) (float64, in
 	avg := new(big.Int).Quo(used, big.NewInt(int64(n)))
 	util := new(big.Int).Quo(new(big.Int).Mul(used, big.NewInt(100)), limit)
 	if !util.IsInt64() || util.Int64() > math.MaxInt32 {
-		return 0, 0, 0, failedMetric("memory utilization %s%% is outside the int32 range", util)
+		return 0, 0, 0, failedMetric("utilization %s%% is outside the int32 range", util)
 	}
 	u := int32(util.Int64())
 	return float64(u) / float64(target), u, avg.Int64(), nil

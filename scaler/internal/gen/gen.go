@@ -5,6 +5,8 @@
 package gen
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,5 +65,31 @@ func InitContainers(cs ...corev1.Container) PodOption {
 func PodLimit(q string) PodOption {
 	return func(p *corev1.Pod) {
 		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}}
+	}
+}
+
+// WithCPURequest gives every container of the pod a CPU request (a quantity).
+func WithCPURequest(q string) PodOption {
+	return func(p *corev1.Pod) {
+		for i := range p.Spec.Containers {
+			r := &p.Spec.Containers[i].Resources
+			if r.Requests == nil {
+				r.Requests = corev1.ResourceList{}
+			}
+			r.Requests[corev1.ResourceCPU] = resource.MustParse(q)
+		}
+	}
+}
+
+// Started sets the pod's status.startTime.
+func Started(at time.Time) PodOption {
+	return func(p *corev1.Pod) { p.Status.StartTime = &metav1.Time{Time: at} }
+}
+
+// WithReady sets the pod's Ready condition, last changed at changed.
+func WithReady(status corev1.ConditionStatus, changed time.Time) PodOption {
+	return func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
+			Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Time{Time: changed}})
 	}
 }
