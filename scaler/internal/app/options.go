@@ -15,6 +15,7 @@ import (
 	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/controller"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/scaler/internal/promsource"
 )
@@ -45,6 +46,10 @@ type Options struct {
 	memoryMetric                        string
 	memoryMetricSelector                string
 	downscaleStabilization              time.Duration
+	cpuMetric                           string
+	cpuRateWindow                       time.Duration
+	cpuInitializationPeriod             time.Duration
+	initialReadinessDelay               time.Duration
 	kubeAPIQPS                          float64
 	kubeAPIBurst                        int
 	kubeAPITimeout                      time.Duration
@@ -95,6 +100,14 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.memoryMetricSelector, "memory-metric-selector", "", "Extra label matchers on --memory-metric, comma-separated, "+
 		`values in double quotes: job="kubelet",metrics_path="/metrics/cadvisor" reads one of two scrape jobs that export the same containers.`)
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
+	fs.StringVar(&o.cpuMetric, "cpu-metric", "container_cpu_usage_seconds_total",
+		"Prometheus counter of a container's CPU time, in core-seconds, for MemHpas with spec.cpuTargetUtilizationPercentage (read with --memory-metric-selector too).")
+	fs.DurationVar(&o.cpuRateWindow, "cpu-rate-window", controller.DefaultCPURateWindow,
+		"Window of the rate of --cpu-metric, in whole seconds; at least two of Prometheus's scrape intervals, or a pod has no CPU rate.")
+	fs.DurationVar(&o.cpuInitializationPeriod, "cpu-initialization-period", calc.DefaultCPUInitializationPeriod,
+		"After a pod starts, how long its CPU counts only once it has been Ready for a whole --cpu-rate-window (kube-controller-manager's --horizontal-pod-autoscaler-cpu-initialization-period).")
+	fs.DurationVar(&o.initialReadinessDelay, "initial-readiness-delay", calc.DefaultInitialReadinessDelay,
+		"After a pod starts, how long a readiness change counts as its initial readiness: a pod not Ready since then is left out of CPU (kube-controller-manager's --horizontal-pod-autoscaler-initial-readiness-delay).")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
 	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
@@ -127,6 +140,15 @@ func (o *Options) Validate() error {
 	}
 	if o.downscaleStabilization < 0 {
 		bad("--downscale-stabilization must not be negative, got %v", o.downscaleStabilization)
+	}
+	if o.cpuRateWindow < 2*time.Second || o.cpuRateWindow%time.Second != 0 {
+		bad("--cpu-rate-window must be a whole number of seconds, at least 2s, got %v", o.cpuRateWindow)
+	}
+	if o.cpuInitializationPeriod < 0 {
+		bad("--cpu-initialization-period must not be negative, got %v", o.cpuInitializationPeriod)
+	}
+	if o.initialReadinessDelay < 0 {
+		bad("--initial-readiness-delay must not be negative, got %v", o.initialReadinessDelay)
 	}
 	if o.kubeAPIQPS <= 0 {
 		bad("--kube-api-qps must be positive, got %v", o.kubeAPIQPS)
@@ -180,9 +202,12 @@ func (o *Options) Complete() (Config, error) {
 			Metric:                   o.memoryMetric,
 			Selector:                 sel,
 			MaxResponseBytes:         o.maxResponseBytes,
+			CPUMetric:                o.cpuMetric,
+			CPURateWindow:            o.cpuRateWindow,
 		},
 		SyncPeriod: o.syncPeriod,
-		Calc:       calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod},
+		Calc: calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod,
+			CPUInitializationPeriod: o.cpuInitializationPeriod, InitialReadinessDelay: o.initialReadinessDelay},
 		Kubeconfig: o.kubeconfig,
 		KubeAPI:    KubeAPI{QPS: float32(o.kubeAPIQPS), Burst: o.kubeAPIBurst, Timeout: o.kubeAPITimeout},
 		LeaderElection: LeaderElection{
