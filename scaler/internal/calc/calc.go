@@ -25,6 +25,10 @@
 // pod that is not Ready still holds its memory, and that memory is what the
 // limit kills on. Pending pods are "unready": left out, or counted at 0 % on a
 // scale-up.
+//
+// With spec.cpuTargetUtilizationPercentage, CPU is a second metric with the
+// HPA's CPU rules, readiness included, and the larger recommendation applies
+// (cpu.go).
 package calc
 
 import (
