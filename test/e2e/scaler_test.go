@@ -26,15 +26,16 @@ const (
 )
 
 // startScaler starts a scaler named name with the scaler tests' timing (on
-// top of the fault tests' defaults) and stops it when the test ends.
-func startScaler(t *testing.T, name string) {
+// top of the fault tests' defaults), then extra flags, and stops it when the
+// test ends.
+func startScaler(t *testing.T, name string, extra ...string) {
 	t.Helper()
-	startScalerFor(t, name,
-		"--sync-period="+scalerSync.String(),
-		"--downscale-stabilization="+scalerWindow.String(),
+	startScalerFor(t, name, append([]string{
+		"--sync-period=" + scalerSync.String(),
+		"--downscale-stabilization=" + scalerWindow.String(),
 		// The original design's single-dash flags are accepted (and
 		// overridden here by the harness's --prometheus-url).
-		"-prom-name", "prometheus", "-prom-namespace", "monitoring")
+		"-prom-name", "prometheus", "-prom-namespace", "monitoring"}, extra...)...)
 }
 
 // waitPromSees waits until Prometheus reports at least n pods of ns at (at

@@ -41,6 +41,10 @@ type Workload struct {
 	// ContainerMemory is what kwok reports for the named containers of each
 	// pod, in place of Memory (KwokUsageMemoryContainerAnnotation).
 	ContainerMemory map[string]string
+	// CPU is the CPU use kwok reports for each container of each pod (a
+	// quantity such as 90m, the kwok.x-k8s.io/usage-cpu annotation), as the
+	// rate of its container_cpu_usage_seconds_total counter; empty: 1m.
+	CPU string
 }
 
 // WorkloadContainer is one container of a Workload's pods.
@@ -71,8 +75,11 @@ func (w Workload) Deployment() *appsv1.Deployment {
 		containers = []WorkloadContainer{{Name: "app"}}
 	}
 	var annotations map[string]string
-	if w.Memory != "" || len(w.ContainerMemory) > 0 {
+	if w.Memory != "" || len(w.ContainerMemory) > 0 || w.CPU != "" {
 		annotations = map[string]string{}
+	}
+	if w.CPU != "" {
+		annotations[kwokUsageCPUAnnotation] = w.CPU
 	}
 	if w.Memory != "" {
 		annotations[KwokUsageMemoryAnnotation] = w.Memory

@@ -15,6 +15,7 @@ import (
 	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 
 	"github.com/memhpa/memhpa/scaler/internal/calc"
+	"github.com/memhpa/memhpa/scaler/internal/controller"
 	"github.com/memhpa/memhpa/scaler/internal/promquery"
 	"github.com/memhpa/memhpa/scaler/internal/promsource"
 )
@@ -46,6 +47,10 @@ type Options struct {
 	memoryMetricSelector                string
 	downscaleStabilization              time.Duration
 	oomKillWindow                       time.Duration
+	cpuMetric                           string
+	cpuRateWindow                       time.Duration
+	cpuInitializationPeriod             time.Duration
+	initialReadinessDelay               time.Duration
 	kubeAPIQPS                          float64
 	kubeAPIBurst                        int
 	kubeAPITimeout                      time.Duration
@@ -98,6 +103,14 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.downscaleStabilization, "downscale-stabilization", 5*time.Minute, "Scale-down stabilisation window of MemHpas without behavior.scaleDown.stabilizationWindowSeconds.")
 	fs.DurationVar(&o.oomKillWindow, "oom-kill-window", calc.DefaultOOMKillWindow, "How long an OOM kill counts: a counted container "+
 		"whose last termination was an OOM kill that finished within it counts at 100 % of its limit, and its MemHpa does not scale down; 0 turns this off.")
+	fs.StringVar(&o.cpuMetric, "cpu-metric", "container_cpu_usage_seconds_total",
+		"Prometheus counter of a container's CPU time, in core-seconds, for MemHpas with spec.cpuTargetUtilizationPercentage (read with --memory-metric-selector too).")
+	fs.DurationVar(&o.cpuRateWindow, "cpu-rate-window", controller.DefaultCPURateWindow,
+		"Window of the rate of --cpu-metric, in whole seconds; at least two of Prometheus's scrape intervals, or a pod has no CPU rate.")
+	fs.DurationVar(&o.cpuInitializationPeriod, "cpu-initialization-period", calc.DefaultCPUInitializationPeriod,
+		"After a pod starts, how long its CPU counts only once it has been Ready for a whole --cpu-rate-window (kube-controller-manager's --horizontal-pod-autoscaler-cpu-initialization-period).")
+	fs.DurationVar(&o.initialReadinessDelay, "initial-readiness-delay", calc.DefaultInitialReadinessDelay,
+		"After a pod starts, how long a readiness change counts as its initial readiness: a pod not Ready since then is left out of CPU (kube-controller-manager's --horizontal-pod-autoscaler-initial-readiness-delay).")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
 	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
@@ -133,6 +146,15 @@ func (o *Options) Validate() error {
 	}
 	if o.oomKillWindow < 0 {
 		bad("--oom-kill-window must not be negative, got %v", o.oomKillWindow)
+	}
+	if o.cpuRateWindow < 2*time.Second || o.cpuRateWindow%time.Second != 0 {
+		bad("--cpu-rate-window must be a whole number of seconds, at least 2s, got %v", o.cpuRateWindow)
+	}
+	if o.cpuInitializationPeriod < 0 {
+		bad("--cpu-initialization-period must not be negative, got %v", o.cpuInitializationPeriod)
+	}
+	if o.initialReadinessDelay < 0 {
+		bad("--initial-readiness-delay must not be negative, got %v", o.initialReadinessDelay)
 	}
 	if o.kubeAPIQPS <= 0 {
 		bad("--kube-api-qps must be positive, got %v", o.kubeAPIQPS)
@@ -186,10 +208,13 @@ func (o *Options) Complete() (Config, error) {
 			Metric:                   o.memoryMetric,
 			Selector:                 sel,
 			MaxResponseBytes:         o.maxResponseBytes,
+			CPUMetric:                o.cpuMetric,
+			CPURateWindow:            o.cpuRateWindow,
 		},
 		SyncPeriod: o.syncPeriod,
 		Calc: calc.Config{Tolerance: o.tolerance, DownscaleStabilization: o.downscaleStabilization, SyncPeriod: o.syncPeriod,
-			OOMKillWindow: o.oomKillWindow},
+			OOMKillWindow:           o.oomKillWindow,
+			CPUInitializationPeriod: o.cpuInitializationPeriod, InitialReadinessDelay: o.initialReadinessDelay},
 		Kubeconfig: o.kubeconfig,
 		KubeAPI:    KubeAPI{QPS: float32(o.kubeAPIQPS), Burst: o.kubeAPIBurst, Timeout: o.kubeAPITimeout},
 		LeaderElection: LeaderElection{

@@ -73,7 +73,9 @@ func TestDefaultsMatchTheArchitecture(t *testing.T) {
 	}
 	if cfg.SyncPeriod != 30*time.Second || cfg.Calc.Tolerance != 0.1 || cfg.Prometheus.Metric != "container_memory_working_set_bytes" ||
 		cfg.Calc.DownscaleStabilization != 5*time.Minute || cfg.HealthPort != 8082 || !cfg.LeaderElection.Enabled ||
-		cfg.Prometheus.Timeout != DefaultPrometheusTimeout || cfg.Profiling || cfg.Calc.OOMKillWindow != 10*time.Minute {
+		cfg.Prometheus.Timeout != DefaultPrometheusTimeout || cfg.Profiling ||
+		cfg.Prometheus.CPUMetric != "container_cpu_usage_seconds_total" || cfg.Prometheus.CPURateWindow != time.Minute ||
+		cfg.Calc.CPUInitializationPeriod != 5*time.Minute || cfg.Calc.InitialReadinessDelay != 30*time.Second || cfg.Calc.OOMKillWindow != 10*time.Minute {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -103,6 +105,10 @@ func TestValidate(t *testing.T) {
 		{name: "apiserver timeout", args: []string{"--kube-api-timeout=0s"}, want: []string{"--kube-api-timeout"}},
 		{name: "response cap", args: []string{"--prometheus-max-response-bytes=0"}, want: []string{"--prometheus-max-response-bytes"}},
 		{name: "selector that escapes", args: []string{`--memory-metric-selector=job="a"} or vector(1`}, want: []string{"--memory-metric-selector"}},
+		{name: "cpu rate window too short", args: []string{"--cpu-rate-window=1s"}, want: []string{"--cpu-rate-window"}},
+		{name: "cpu rate window of fractional seconds", args: []string{"--cpu-rate-window=2500ms"}, want: []string{"--cpu-rate-window"}},
+		{name: "negative cpu initialization period", args: []string{"--cpu-initialization-period=-1s"}, want: []string{"--cpu-initialization-period"}},
+		{name: "negative initial readiness delay", args: []string{"--initial-readiness-delay=-1s"}, want: []string{"--initial-readiness-delay"}},
 		{name: "selector on a label of ours", args: []string{`--memory-metric-selector=namespace="x"`}, want: []string{"--memory-metric-selector"}},
 		{
 			name: "every error at once",
@@ -167,14 +173,15 @@ func TestCompleteCarriesEveryFlag(t *testing.T) {
 	cfg, err := parse(t, "--sync-period=20s", "--kubeconfig=/kc", "--kube-api-qps=7", "--kube-api-burst=9", "--kube-api-timeout=3s",
 		"--leader-election-namespace=ns", "--leader-election-id=lease", "--leader-election-lease-duration=20s",
 		"--leader-election-renew-deadline=15s", "--leader-election-retry-period=3s", "--health-port=9000", "--profiling",
-		"--tolerance=0.2", "--downscale-stabilization=1m", "--memory-metric=m", "--prometheus-ca-file=/ca", "--oom-kill-window=2m")
+		"--tolerance=0.2", "--downscale-stabilization=1m", "--memory-metric=m", "--prometheus-ca-file=/ca",
+		"--cpu-metric=c", "--cpu-rate-window=30s", "--cpu-initialization-period=2m", "--initial-readiness-delay=10s", "--oom-kill-window=2m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
 		Prometheus: promsource.Config{
 			URL: "http://prometheus.kube-system.svc:9090", CAFile: "/ca", Timeout: DefaultPrometheusTimeout, Metric: "m",
-			MaxResponseBytes: promsource.DefaultMaxResponseBytes,
+			MaxResponseBytes: promsource.DefaultMaxResponseBytes, CPUMetric: "c", CPURateWindow: 30 * time.Second,
 		},
 		SyncPeriod: 20 * time.Second,
 		Kubeconfig: "/kc",
@@ -186,6 +193,7 @@ func TestCompleteCarriesEveryFlag(t *testing.T) {
 	}
 	want.Calc.Tolerance, want.Calc.DownscaleStabilization, want.Calc.SyncPeriod = 0.2, time.Minute, 20*time.Second
 	want.Calc.OOMKillWindow = 2 * time.Minute
+	want.Calc.CPUInitializationPeriod, want.Calc.InitialReadinessDelay = 2*time.Minute, 10*time.Second
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)
 	}

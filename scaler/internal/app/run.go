@@ -108,8 +108,9 @@ func Run(ctx context.Context, c Config) error {
 		HPAs:   hpaFactory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Scales: scales, Mapper: mapper, Source: source, Recorder: recorder, Clock: clock.RealClock{}, Monitor: m,
 	}, controller.Config{
-		SyncPeriod: c.SyncPeriod,
-		Calc:       c.Calc,
+		SyncPeriod:    c.SyncPeriod,
+		Calc:          c.Calc,
+		CPURateWindow: c.Prometheus.CPURateWindow,
 	})
 	if err != nil {
 		return err

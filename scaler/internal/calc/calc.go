@@ -33,6 +33,10 @@
 // pod that is not Ready still holds its memory, and that memory is what the
 // limit kills on. Pending pods are "unready": left out, or counted at 0 % on a
 // scale-up.
+//
+// With spec.cpuTargetUtilizationPercentage, CPU is a second metric with the
+// HPA's CPU rules, readiness included, and the larger recommendation applies
+// (cpu.go).
 package calc
 
 import (
@@ -58,6 +62,12 @@ type Config struct {
 	// no behavior, or a behavior without scaleDown.stabilizationWindowSeconds
 	// (the HPA's default is 5 minutes).
 	DownscaleStabilization time.Duration
+	// CPUInitializationPeriod and InitialReadinessDelay are the HPA's CPU
+	// readiness rules (cpu.go), kube-controller-manager's
+	// --horizontal-pod-autoscaler-cpu-initialization-period and
+	// --horizontal-pod-autoscaler-initial-readiness-delay.
+	CPUInitializationPeriod time.Duration
+	InitialReadinessDelay   time.Duration
 	// SyncPeriod is the period of the max(2×, 4) scale-up cap of a MemHpa
 	// without behavior: however many decisions a period holds (a create, an
 	// edit, retries), the target grows at most that much from its size at the
@@ -74,7 +84,8 @@ type Config struct {
 // DefaultConfig is the HPA's configuration, and the scaler's default
 // OOM-kill window (the HPA has no such rule).
 func DefaultConfig() Config {
-	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second, OOMKillWindow: DefaultOOMKillWindow}
+	return Config{Tolerance: 0.1, DownscaleStabilization: 5 * time.Minute, SyncPeriod: 30 * time.Second,
+		CPUInitializationPeriod: DefaultCPUInitializationPeriod, InitialReadinessDelay: DefaultInitialReadinessDelay, OOMKillWindow: DefaultOOMKillWindow}
 }
 
 // Input is everything one decision needs, gathered by the controller.
@@ -99,6 +110,9 @@ type Input struct {
 	Duplicated map[string][]string
 	// UsageErr is set when the samples could not be fetched at all.
 	UsageErr error
+	// CPU is what Prometheus said of the pods' CPU use; read only when the
+	// spec sets a CPU target.
+	CPU CPUSamples
 	// History is what earlier decisions for this MemHpa left behind.
 	History History
 	Config  Config
@@ -181,6 +195,8 @@ type Recommendation struct {
 	// pod was examined (Prometheus failed, no pods, or the target at zero or
 	// outside its bounds).
 	Decision *v1alpha1.MemHpaDecision
+	// CPU is what CPU said, beside memory; nil without a CPU target.
+	CPU *CPURecommendation
 	// History to keep for the next decision. Scale events are added by
 	// RecordRescale once the rescale has been written.
 	History History
@@ -263,6 +279,23 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&spec)
 	tol := tolerancesOf(spec.Behavior, in.Config.Tolerance)
 	metric, err := metricReplicas(in, target, tol, now, &rec)
+	if in.Spec.CPUTargetUtilizationPercentage != nil {
+		// A second metric: the HPA's rules for several (cpu.go).
+		metric, err = withCPU(in, now, tol, metric, err, &rec)
+		if err == nil && (rec.Decision == nil || rec.CPU.Decisive) {
+			// CPU decided, or memory failed and CPU alone holds or scales
+			// up: lastDecision's raw count is the one that applies.
+			if rec.Decision == nil {
+				rec.Decision = &v1alpha1.MemHpaDecision{}
+			}
+			raw := metric
+			rec.Decision.RawReplicas, rec.Decision.LimitedBy = &raw, v1alpha1.LimitedByNone
+		}
+	}
+	if errors.Is(err, errReported) {
+		warnDuplicates(&rec)
+		return rec
+	}
 	if err != nil {
 		reason := ReasonFailedGetMemoryMetric
 		var ce *errCalc
@@ -280,7 +313,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	}
 	rec.MetricReplicas = metric
 	rec.Conditions = append(rec.Conditions, Condition{ConditionScalingActive, metav1.ConditionTrue, ReasonValidMetricFound,
-		"the MemHpa was able to successfully calculate a replica count from " + MetricName})
+		"the MemHpa was able to successfully calculate a replica count from " + rec.metricSource()})
 	if n := len(rec.Pods.RequestAsLimit); n > 0 {
 		rec.Warnings = append(rec.Warnings, Warning{ReasonMemoryRequestAsLimit, fmt.Sprintf(
 			"%d container(s) have no memory limit, their memory request was used instead: %s", n, shortList(rec.Pods.RequestAsLimit))})
@@ -306,7 +339,7 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 	rec.Rescale = desired != current
 	switch {
 	case desired > current:
-		rec.RescaleReason = RescaleAboveTarget
+		rec.RescaleReason = rec.aboveTarget()
 	case desired < current:
 		rec.RescaleReason = RescaleBelowTarget
 	}
@@ -439,20 +472,31 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 		return 0, err
 	}
 	rec.Utilization, rec.AverageBytes = &util, avg
-	current := in.CurrentReplicas
+	return rebalanced(g, ratio, target, tol, in.CurrentReplicas, rec.Decision)
+}
+
+// rebalanced is the end of the HPA's GetResourceReplicas once the pods are
+// grouped, for memory and CPU (whose requests stand in g.limits, its unready
+// pods in g.pending) alike. Without missing pods, and unless pending pods
+// could damp a scale-up, it is ceil(ratio × counted pods); otherwise the pods
+// that could not be measured are filled in the direction that dampens the
+// change, and the direction must still hold. d, when not nil, records the
+// raw count and which of these rules changed it (status.lastDecision).
+func rebalanced(g groups, ratio float64, target int32, tol tolerances, current int32, d *v1alpha1.MemHpaDecision) (int32, error) {
 	raw := ceilReplicas(ratio, len(g.usage))
-	rec.Decision.RawReplicas, rec.Decision.LimitedBy = &raw, v1alpha1.LimitedByNone
+	if d != nil {
+		d.RawReplicas, d.LimitedBy = &raw, v1alpha1.LimitedByNone
+	}
 	// Within the tolerance, missing pods cannot turn the decision (they
 	// only dampen it): the tolerance kept the size.
 	byMissing := v1alpha1.LimitedByMissingPods
 	if tol.within(ratio) {
 		byMissing = v1alpha1.LimitedByTolerance
 	}
-
 	scaleUpWithPending := len(g.pending) > 0 && ratio > 1
 	if !scaleUpWithPending && len(g.missing) == 0 {
 		if tol.within(ratio) {
-			step(rec.Decision, raw, current, v1alpha1.LimitedByTolerance)
+			step(d, raw, current, v1alpha1.LimitedByTolerance)
 			return current, nil
 		}
 		return raw, nil
@@ -487,14 +531,14 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 		return 0, err
 	}
 	if tol.within(newRatio) || (ratio < 1 && newRatio > 1) || (ratio > 1 && newRatio < 1) {
-		step(rec.Decision, raw, current, byMissing)
+		step(d, raw, current, byMissing)
 		return current, nil
 	}
 	replicas := ceilReplicas(newRatio, len(filled))
 	if (newRatio < 1 && replicas > current) || (newRatio > 1 && replicas < current) {
 		replicas = current
 	}
-	step(rec.Decision, raw, replicas, byMissing)
+	step(d, raw, replicas, byMissing)
 	return replicas, nil
 }
 
@@ -610,7 +654,7 @@ func utilizationRatio(usage, limits map[string]int64, target int32) (float64, in
 	avg := new(big.Int).Quo(used, big.NewInt(int64(n)))
 	util := new(big.Int).Quo(new(big.Int).Mul(used, big.NewInt(100)), limit)
 	if !util.IsInt64() || util.Int64() > math.MaxInt32 {
-		return 0, 0, 0, failedMetric("memory utilization %s%% is outside the int32 range", util)
+		return 0, 0, 0, failedMetric("utilization %s%% is outside the int32 range", util)
 	}
 	u := int32(util.Int64())
 	return float64(u) / float64(target), u, avg.Int64(), nil

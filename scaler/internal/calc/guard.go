@@ -104,7 +104,7 @@ func percentOf(used, limit int64) int32 {
 // step records that a step of the decision changed the count from before to
 // after: limitedBy names the last step that did.
 func step(d *v1alpha1.MemHpaDecision, before, after int32, by v1alpha1.LimitedBy) {
-	if before != after {
+	if d != nil && before != after {
 		d.LimitedBy = by
 	}
 }

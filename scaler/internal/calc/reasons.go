@@ -83,3 +83,22 @@ const ReasonRecentOOMKill = "RecentOOMKill"
 // container and its utilization, and a ScalingLimited reason when no later
 // limit changed the guard's count.
 const ReasonHotContainer = "HotContainer"
+
+// CPUMetricName names the CPU metric in messages, with the HPA's words for a
+// CPU Resource metric.
+const CPUMetricName = "cpu resource utilization (percentage of request)"
+
+// RescaleAboveTargetCPU is the rescale reason when CPU asked for more
+// replicas than memory.
+const RescaleAboveTargetCPU = CPUMetricName + " above target"
+
+// ReasonFailedGetCPUMetric is the HPA's FailedGetResourceMetric for CPU:
+// Prometheus failed, or its answer could not be used for these pods. Both a
+// ScalingActive reason and a Warning event reason.
+const ReasonFailedGetCPUMetric = "FailedGetCPUMetric"
+
+// ReasonMissingCPURequest is the HPA's "missing request for cpu" failure
+// under a reason of its own: a counted pod has a container without a CPU
+// request, so CPU gives no recommendation (memory still may: cpu.go). Both a
+// ScalingActive reason and a Warning event reason.
+const ReasonMissingCPURequest = "MissingCPURequest"

@@ -111,7 +111,8 @@ func TestTransformPodKeepsAppliedLimits(t *testing.T) {
 }
 
 // TestTransformPodKeepsOnlyStatusMemoryLimits: of a status, only each
-// container's name and memory limit, and the pod-level memory limit, stay.
+// container's name and memory limit, and the pod-level memory limit, stay
+// (beside what the CPU rules read: the start time and the Ready condition).
 func TestTransformPodKeepsOnlyStatusMemoryLimits(t *testing.T) {
 	p := gen.RealisticPod(3)
 	withStatusLimit("proxy", "128Mi", true)(p)
@@ -128,6 +129,8 @@ func TestTransformPodKeepsOnlyStatusMemoryLimits(t *testing.T) {
 	}
 	want := corev1.PodStatus{
 		Phase:                 corev1.PodRunning,
+		StartTime:             p.Status.StartTime,
+		Conditions:            []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: *p.Status.StartTime}},
 		ContainerStatuses:     []corev1.ContainerStatus{{Name: "app", Resources: limit("256Mi")}},
 		InitContainerStatuses: []corev1.ContainerStatus{{Name: "proxy", Resources: limit("128Mi")}},
 		Resources:             limit("2Gi"),

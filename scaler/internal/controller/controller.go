@@ -48,6 +48,9 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Calc holds the decision's settings (tolerance, stabilisation window).
 	Calc calc.Config
+	// CPURateWindow is the window of the CPU query's rate (cpu.go); zero
+	// means DefaultCPURateWindow.
+	CPURateWindow time.Duration
 }
 
 // Controller reconciles MemHpas.
@@ -66,6 +69,9 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
 	cycle    cycle
+
+	// cpuSampler runs the CPU query (cpu.go); nil when the source has none.
+	cpuSampler *sampler
 
 	mu sync.Mutex
 	// state is what the controller remembers of each MemHpa between
@@ -139,6 +145,10 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		synced: []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
 		state:  map[string]memHpaState{},
 	}
+	if cfg.CPURateWindow == 0 {
+		c.config.CPURateWindow = DefaultCPURateWindow
+	}
+	c.cpuSampler = newCPUSampler(d.Source, smp)
 	if d.HPAs != nil {
 		c.hpas = d.HPAs.Lister()
 		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
@@ -257,6 +267,9 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 	c.monitor.memhpas.Set(float64(len(all)))
 	c.sampler.invalidate()
+	if c.cpuSampler != nil {
+		c.cpuSampler.invalidate()
+	}
 	keys := make([]string, 0, len(all))
 	live := make(map[string]types.UID, len(all))
 	for _, h := range all {
@@ -302,13 +315,21 @@ func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 
 // namespacesInPlay lists the namespaces that have MemHpas.
 func (c *Controller) namespacesInPlay() []string {
+	return c.namespacesWhere(func(*v1alpha1.MemHpa) bool { return true })
+}
+
+// namespacesWhere lists, sorted, the namespaces that have a MemHpa for
+// which keep is true.
+func (c *Controller) namespacesWhere(keep func(*v1alpha1.MemHpa) bool) []string {
 	all, err := c.memhpas.List(labels.Everything())
 	if err != nil {
 		return nil
 	}
 	var ns []string
 	for _, h := range all {
-		ns = append(ns, h.Namespace)
+		if keep(h) {
+			ns = append(ns, h.Namespace)
+		}
 	}
 	slices.Sort(ns)
 	return slices.Compact(ns)

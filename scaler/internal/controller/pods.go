@@ -34,8 +34,12 @@ import (
 //     start go). A restart count alone is dropped, since calc reads it only
 //     beside such a kill, so that the pods of a ReplicaSet still share one
 //     status list (or none) until a container is OOM-killed.
+//   - calc's CPU rules (cpu.go, for a MemHpa with a CPU target): the CPU
+//     request of each container and of the pod, the Ready condition (status
+//     and last transition time only) and status.startTime. Every pod keeps
+//     them, since a MemHpa may gain a CPU target at any time.
 //
-// Conditions, start time, owner references, requests beside a limit and
+// Other conditions, owner references, memory requests beside a limit and
 // everything else are dropped: the HPA consults readiness only for CPU, never
 // for memory (kubernetes pkg/controller/podautoscaler replica_calculator.go
 // groupPods). UID, resourceVersion and creation time stay: they are strings
@@ -71,6 +75,8 @@ func TransformPod(obj any) (any, error) {
 		},
 		Status: corev1.PodStatus{
 			Phase:                 pod.Status.Phase,
+			StartTime:             pod.Status.StartTime,
+			Conditions:            readyOnly(pod.Status.Conditions),
 			ContainerStatuses:     slimStatuses(pod.Status.ContainerStatuses),
 			InitContainerStatuses: slimStatuses(pod.Status.InitContainerStatuses),
 		},
@@ -78,6 +84,7 @@ func TransformPod(obj any) (any, error) {
 	if r := pod.Spec.Resources; r != nil {
 		slim.Spec.Resources = &corev1.ResourceRequirements{}
 		slim.Spec.Resources.Limits, slim.Spec.Resources.Requests = memoryOnly(r)
+		slim.Spec.Resources.Requests = withCPURequest(slim.Spec.Resources.Requests, r)
 	}
 	if l := statusMemoryLimit(pod.Status.Resources); l != nil {
 		slim.Status.Resources = &corev1.ResourceRequirements{Limits: l}
@@ -146,10 +153,12 @@ func slimContainers(cs []corev1.Container) []corev1.Container {
 		out[i].Name = unique.Make(c.Name).Value()
 		out[i].RestartPolicy = c.RestartPolicy
 		out[i].Resources.Limits, out[i].Resources.Requests = memoryOnly(&c.Resources)
+		out[i].Resources.Requests = withCPURequest(out[i].Resources.Requests, &c.Resources)
 		key = appendKey(key, c.Name)
 		key = appendKey(key, restartPolicyKey(c.RestartPolicy))
 		key = appendKey(key, memoryKey(out[i].Resources.Limits))
 		key = appendKey(key, memoryKey(out[i].Resources.Requests))
+		key = appendKey(key, cpuKey(out[i].Resources.Requests))
 	}
 	return containerLists.get(string(key), func() []corev1.Container { return out })
 }

@@ -202,19 +202,28 @@ func TestTransformPodDropsWhatNoDecisionReads(t *testing.T) {
 	mem := func(q string) corev1.ResourceRequirements {
 		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}}
 	}
+	// The CPU request stays (calc's CPU rules), the CPU limit goes.
+	memCPU := func(q, cpu string) corev1.ResourceRequirements {
+		r := mem(q)
+		r.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+		return r
+	}
 	want := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion, Labels: p.Labels,
 			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: &deleted,
 		},
 		Spec: corev1.PodSpec{
-			Containers:     []corev1.Container{{Name: "app", Resources: mem("512Mi")}, {Name: "sidecar", Resources: mem("512Mi")}},
+			Containers:     []corev1.Container{{Name: "app", Resources: memCPU("512Mi", "250m")}, {Name: "sidecar", Resources: memCPU("512Mi", "250m")}},
 			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: &always, Resources: mem("128Mi")}},
 		},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "app", RestartCount: 3,
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: calc.OOMKilledReason, FinishedAt: finished}},
-		}}},
+		// Of the four conditions only Ready, and only what the CPU rules read.
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, StartTime: p.Status.StartTime,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: *p.Status.StartTime}},
+			ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "app", RestartCount: 3,
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: calc.OOMKilledReason, FinishedAt: finished}},
+			}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("transformed pod (-want +got):\n%s", diff)
@@ -388,5 +397,43 @@ func TestTransformPodSharesStatusListsUntilAKill(t *testing.T) {
 	}
 	if st := slim[6].Status.ContainerStatuses; st != nil {
 		t.Errorf("a restart for another reason kept a status: %+v", st)
+	}
+}
+
+// TestTransformPodKeepsTheCPUDecision is TestTransformPodKeepsTheDecision for
+// a MemHpa with a CPU target: the CPU requests (containers' and the pod's),
+// the Ready condition and the start time survive the transform.
+func TestTransformPodKeepsTheCPUDecision(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 2, 0, 0, time.UTC)
+	podRequest := func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
+	}
+	notReady := func(p *corev1.Pod) { p.Status.Conditions[0].Status = corev1.ConditionFalse }
+	pods := append(realistic(3), gen.RealisticPod(3), gen.RealisticPod(4))
+	podRequest(pods[3])
+	notReady(pods[4])
+	cpu := map[string]int64{}
+	for i, p := range pods {
+		cpu[p.Name] = int64(400 + 100*i)
+	}
+	in := calc.Input{Spec: memhpa("web", memhpagen.WithCPUTarget(60)).Spec, CurrentReplicas: 5, Config: calc.DefaultConfig(),
+		Usage: map[string]int64{pods[0].Name: 300 << 20, pods[1].Name: 300 << 20},
+		CPU:   calc.CPUSamples{MilliCores: cpu, At: now, Window: time.Minute}}
+	clk := clocktesting.NewFakePassiveClock(now)
+	in.Pods = pods
+	full := calc.Decide(in, clk)
+	in.Pods = transformed(t, pods)
+	slim := calc.Decide(in, clk)
+	if diff := cmp.Diff(full, slim); diff != "" {
+		t.Errorf("decision on transformed pods differs (-full +transformed):\n%s", diff)
+	}
+	// Started two minutes ago: within the initialization period, web-4 is
+	// not Ready, the others have been Ready for a whole window.
+	if c := slim.CPU; c == nil || c.Counted != 4 || c.Unready != 1 || c.Utilization == nil {
+		t.Fatalf("cpu = %+v, want 4 pods counted, 1 unready", c)
+	}
+	// (400+500+600)/(3×500) = 100 %, web-3's 700 of its pod-level 1000 → 2200/2500 = 88 %.
+	if got := *slim.CPU.Utilization; got != 88 {
+		t.Errorf("cpu utilization = %d, want 88", got)
 	}
 }

@@ -94,6 +94,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	h.Status.Reference = ref.Kind + "/" + ref.Name
 	h.Status.ObservedGeneration = &h.Generation
 	h.Status.CurrentUtilizationPercentage = nil
+	h.Status.CurrentCPUUtilizationPercentage = nil
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&h.Spec)
 	// The per-MemHpa series say what the status says, however sync returns.
 	defer func() { c.monitor.setStatus(h.Namespace, h.Name, &h.Status, target) }()
@@ -103,7 +104,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		events.Event(h, corev1.EventTypeWarning, EventFailedGetScale, err.Error())
 		c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionFalse, ReasonFailedGetScale,
 			"the MemHpa controller was unable to get the target's current scale: "+err.Error())
-		h.Status.Targets = targets(nil, target)
+		h.Status.Targets = targetsOf(&h.Spec, nil, nil)
 		return errors.Join(err, c.updateStatus(ctx, original, h))
 	}
 	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, ReasonSucceededGetScale,
@@ -121,7 +122,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		var selector labels.Selector
 		in.Pods, selector, err = c.selectPods(ctx, h, sc, events)
 		if err != nil {
-			h.Status.Targets = targets(nil, target)
+			h.Status.Targets = targetsOf(&h.Spec, nil, nil)
 			return errors.Join(err, c.updateStatus(ctx, original, h))
 		}
 		c.setSelector(key, h.UID, selector)
@@ -132,13 +133,16 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 			events.Event(h, corev1.EventTypeWarning, EventAmbiguousSelector, msg)
 			c.setCondition(h, now, calc.ConditionScalingActive, metav1.ConditionFalse, ReasonAmbiguousSelector,
 				"the MemHpa's target is also scaled by another autoscaler: "+msg)
-			h.Status.Targets = targets(nil, target)
+			h.Status.Targets = targetsOf(&h.Spec, nil, nil)
 			return c.updateStatus(ctx, original, h)
 		}
 		var samples promquery.NamespaceSamples
 		samples, in.UsageErr = c.sampler.forMemHpa(ctx, ns, in.Pods, c.namespacesInPlay)
 		in.Usage, rejected, in.Duplicated = samples.Bytes, samples.Rejected, samples.Duplicated
 		in.ContainerUsage = samples.Containers
+		if h.Spec.CPUTargetUtilizationPercentage != nil {
+			in.CPU = c.cpuSamples(ctx, ns)
+		}
 	}
 
 	rec := calc.Decide(in, c.clock)
@@ -165,7 +169,8 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	logDecision(logger, h, rec, target, rejected)
 
 	h.Status.CurrentUtilizationPercentage = rec.Utilization
-	h.Status.Targets = targets(rec.Utilization, target)
+	h.Status.CurrentCPUUtilizationPercentage = cpuUtilization(rec)
+	h.Status.Targets = targetsOf(&h.Spec, rec.Utilization, cpuUtilization(rec))
 	if rec.Decision != nil {
 		h.Status.LastDecision = rec.Decision
 	}
@@ -442,6 +447,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"limitedBy", decision.LimitedBy,
 		"hottest", hottest,
 		"hottestUtilization", hottestUtil,
+		"cpu", rec.CPU,
 		"reason", rec.RescaleReason,
 	)
 }

@@ -97,3 +97,29 @@ func OOMKilled(container string, finishedAt time.Time, restarts int32) PodOption
 		}}
 	}
 }
+
+// WithCPURequest gives every container of the pod a CPU request (a quantity).
+func WithCPURequest(q string) PodOption {
+	return func(p *corev1.Pod) {
+		for i := range p.Spec.Containers {
+			r := &p.Spec.Containers[i].Resources
+			if r.Requests == nil {
+				r.Requests = corev1.ResourceList{}
+			}
+			r.Requests[corev1.ResourceCPU] = resource.MustParse(q)
+		}
+	}
+}
+
+// Started sets the pod's status.startTime.
+func Started(at time.Time) PodOption {
+	return func(p *corev1.Pod) { p.Status.StartTime = &metav1.Time{Time: at} }
+}
+
+// WithReady sets the pod's Ready condition, last changed at changed.
+func WithReady(status corev1.ConditionStatus, changed time.Time) PodOption {
+	return func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
+			Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Time{Time: changed}})
+	}
+}

@@ -19,6 +19,9 @@ type Fake struct {
 	series  map[containerKey]int
 	err     error
 	queries [][]string
+	// cpu and cpuQueries are CPUUsage's (cpu.go).
+	cpu        map[containerKey]float64
+	cpuQueries [][]string
 }
 
 // containerKey names one container of one pod.
@@ -96,17 +99,23 @@ func (f *Fake) WorkingSet(_ context.Context, namespaces []string) (promquery.Sam
 // answer parses, as Prometheus's answer would be, the values of the pods
 // that match, in the query's two parts. f.mu must be held.
 func (f *Fake) answer(match func(promquery.Key) bool) promquery.Samples {
+	return parseValues(f.values, f.series, match)
+}
+
+// parseValues parses values (and the series counts of those reported more
+// than once) of the pods that match, as Prometheus's answer would be.
+func parseValues(values map[containerKey]float64, series map[containerKey]int, match func(promquery.Key) bool) promquery.Samples {
 	var vec model.Vector
 	labels := func(c containerKey) model.Metric {
 		return model.Metric{"namespace": model.LabelValue(c.Namespace), "pod": model.LabelValue(c.Pod), "container": model.LabelValue(c.container)}
 	}
-	for c, v := range f.values {
+	for c, v := range values {
 		if match(c.Key) {
 			vec = append(vec, &model.Sample{Metric: labels(c), Value: model.SampleValue(v)})
 		}
 	}
-	for c, n := range f.series {
-		if _, ok := f.values[c]; ok && n > 1 && match(c.Key) {
+	for c, n := range series {
+		if _, ok := values[c]; ok && n > 1 && match(c.Key) {
 			m := labels(c)
 			m[promquery.FigureLabel] = promquery.SeriesCount
 			vec = append(vec, &model.Sample{Metric: m, Value: model.SampleValue(n)})

@@ -51,6 +51,11 @@ type Config struct {
 	// URL, where anyone on the path could read the token (for a sidecar that
 	// encrypts the traffic itself).
 	AllowInsecureBearerToken bool
+	// CPUMetric is the cAdvisor counter of a container's CPU time, in
+	// core-seconds, read by CPUUsage with Selector too.
+	CPUMetric string
+	// CPURateWindow is the window of its rate.
+	CPURateWindow time.Duration
 	// MaxResponseBytes bounds the body of one answer, counted as it is read;
 	// a larger one fails the query. Zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
@@ -62,6 +67,7 @@ type Prometheus struct {
 	metric   string
 	selector promquery.Selector
 	timeout  time.Duration
+	cpu      cpuQuery
 }
 
 // NewPrometheus returns a Source for the Prometheus at cfg.URL.
@@ -71,6 +77,11 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 	}
 	if _, err := promquery.Query(cfg.Metric, cfg.Selector, []string{"x"}); err != nil {
 		return nil, err
+	}
+	if cfg.CPUMetric != "" {
+		if _, err := promquery.CPUQuery(cfg.CPUMetric, cfg.Selector, []string{"x"}, cfg.CPURateWindow); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkTokenTransport(cfg); err != nil {
 		return nil, err
@@ -99,7 +110,8 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		return nil, fmt.Errorf("prometheus client for %q: %w", cfg.URL, err)
 	}
 	bounded := boundedClient{Client: c, http: &http.Client{Transport: capped}, limit: limit}
-	return &Prometheus{api: promv1.NewAPI(bounded), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout}, nil
+	return &Prometheus{api: promv1.NewAPI(bounded), metric: cfg.Metric, selector: cfg.Selector, timeout: cfg.Timeout,
+		cpu: cpuQuery{metric: cfg.CPUMetric, window: cfg.CPURateWindow}}, nil
 }
 
 // checkTokenTransport refuses to send a bearer token anywhere but over

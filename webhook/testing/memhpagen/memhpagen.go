@@ -90,6 +90,11 @@ func WithMaxContainerUtilization(percent int32) Option {
 	return func(m *v1alpha1.MemHpa) { m.Spec.MaxContainerUtilizationPercentage = ptr.To(percent) }
 }
 
+// WithCPUTarget sets spec.cpuTargetUtilizationPercentage.
+func WithCPUTarget(percent int32) Option {
+	return func(m *v1alpha1.MemHpa) { m.Spec.CPUTargetUtilizationPercentage = ptr.To(percent) }
+}
+
 // WithContainer sets spec.container, the one container that counts.
 func WithContainer(name string) Option { return func(m *v1alpha1.MemHpa) { m.Spec.Container = name } }
 

@@ -15,7 +15,7 @@ import (
 // +kubebuilder:resource:path=memhpas,singular=memhpa,shortName=mhpa,scope=Namespaced
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Reference",type=string,JSONPath=`.status.reference`,description="The workload that is scaled, as kind/name"
-// +kubebuilder:printcolumn:name="Targets",type=string,JSONPath=`.status.targets`,description="Current memory utilization of limits / target, in percent"
+// +kubebuilder:printcolumn:name="Targets",type=string,JSONPath=`.status.targets`,description="Current memory utilization of limits / target, in percent (and CPU of requests, when set)"
 // +kubebuilder:printcolumn:name="MinPods",type=integer,JSONPath=`.spec.minReplicas`
 // +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.maxReplicas`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.currentReplicas`
@@ -68,6 +68,18 @@ type MemHpaSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	TargetUtilizationPercentage *int32 `json:"targetUtilizationPercentage,omitempty"`
+
+	// cpuTargetUtilizationPercentage, when set, is a second target: the
+	// average CPU use of the pods as a percentage of their CPU requests (not
+	// limits), as autoscaling/v1's targetCPUUtilizationPercentage. CPU is
+	// measured by Prometheus as the rate of container_cpu_usage_seconds_total,
+	// with the HorizontalPodAutoscaler's readiness rules for CPU, and the
+	// larger of the memory and CPU recommendations applies. At least 1; no
+	// upper bound, since a container may use more CPU than it requests. When
+	// unset, only memory counts.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	CPUTargetUtilizationPercentage *int32 `json:"cpuTargetUtilizationPercentage,omitempty"`
 
 	// container, when set, names the one container whose memory counts, in
 	// every pod of the target: its working set over its own memory limit (the
@@ -227,12 +239,20 @@ type MemHpaStatus struct {
 	// +optional
 	CurrentUtilizationPercentage *int32 `json:"currentUtilizationPercentage,omitempty"`
 
+	// currentCPUUtilizationPercentage is the average CPU use of the pods, as a
+	// percentage of their CPU requests, when it was last measured; only with
+	// spec.cpuTargetUtilizationPercentage.
+	// +optional
+	CurrentCPUUtilizationPercentage *int32 `json:"currentCPUUtilizationPercentage,omitempty"`
+
 	// reference is the scaled workload as kind/name, for display by kubectl.
 	// +optional
 	Reference string `json:"reference,omitempty"`
 
 	// targets is current/target utilization (for example 45%/80%, or
-	// <unknown>/80% when nothing could be measured), for display by kubectl.
+	// <unknown>/80% when nothing could be measured), for display by kubectl;
+	// with a CPU target both, as kubectl get hpa prints two resource metrics
+	// (memory: 45%/80%, cpu: 90%/60%).
 	// +optional
 	Targets string `json:"targets,omitempty"`
 

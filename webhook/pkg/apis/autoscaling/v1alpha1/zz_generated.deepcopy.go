@@ -245,6 +245,11 @@ func (in *MemHpaSpec) DeepCopyInto(out *MemHpaSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.CPUTargetUtilizationPercentage != nil {
+		in, out := &in.CPUTargetUtilizationPercentage, &out.CPUTargetUtilizationPercentage
+		*out = new(int32)
+		**out = **in
+	}
 	if in.MaxContainerUtilizationPercentage != nil {
 		in, out := &in.MaxContainerUtilizationPercentage, &out.MaxContainerUtilizationPercentage
 		*out = new(int32)
@@ -282,6 +287,11 @@ func (in *MemHpaStatus) DeepCopyInto(out *MemHpaStatus) {
 	}
 	if in.CurrentUtilizationPercentage != nil {
 		in, out := &in.CurrentUtilizationPercentage, &out.CurrentUtilizationPercentage
+		*out = new(int32)
+		**out = **in
+	}
+	if in.CurrentCPUUtilizationPercentage != nil {
+		in, out := &in.CurrentCPUUtilizationPercentage, &out.CurrentCPUUtilizationPercentage
 		*out = new(int32)
 		**out = **in
 	}

@@ -28,6 +28,10 @@ const (
 	// MaxTargetUtilizationPercentage is the highest target: the limit is what
 	// gets a container killed, so a target above it could never be reached.
 	MaxTargetUtilizationPercentage = 100
+	// MinCPUTargetUtilizationPercentage is the lowest CPU target; there is no
+	// highest, as for the HPA's (a container may use more CPU than it
+	// requests).
+	MinCPUTargetUtilizationPercentage = 1
 	// MaxStabilizationWindowSeconds bounds behavior.*.stabilizationWindowSeconds.
 	MaxStabilizationWindowSeconds = 3600
 	// MaxPeriodSeconds bounds behavior.*.policies[*].periodSeconds.
@@ -112,6 +116,10 @@ func ValidateSpec(spec *v1alpha1.MemHpaSpec, fldPath *field.Path) field.ErrorLis
 			allErrs = append(allErrs, field.Invalid(guardPath, *g,
 				fmt.Sprintf("must be greater than or equal to targetUtilizationPercentage (%d)", target)))
 		}
+	}
+	if t := spec.CPUTargetUtilizationPercentage; t != nil && *t < MinCPUTargetUtilizationPercentage {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("cpuTargetUtilizationPercentage"), *t,
+			fmt.Sprintf("must be greater than or equal to %d", MinCPUTargetUtilizationPercentage)))
 	}
 	if spec.Container != "" {
 		// The HPA's ContainerResource names its container by the same rule

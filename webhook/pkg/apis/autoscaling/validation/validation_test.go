@@ -78,6 +78,16 @@ func TestValidate(t *testing.T) {
 		{name: "target 101", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(101)),
 			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(101), "must be between 1 and 100, inclusive")}},
 
+		// cpuTargetUtilizationPercentage
+		{name: "cpu target at 1", obj: memhpagen.MemHpa("web", memhpagen.WithCPUTarget(1))},
+		{name: "cpu target above 100, as the HPA allows", obj: memhpagen.MemHpa("web", memhpagen.WithCPUTarget(250))},
+		{name: "cpu target 0", obj: memhpagen.MemHpa("web", memhpagen.WithCPUTarget(0)),
+			want: field.ErrorList{field.Invalid(spec.Child("cpuTargetUtilizationPercentage"), int32(0), "must be greater than or equal to 1")}},
+		{name: "cpu target negative, beside a bad memory target", obj: memhpagen.MemHpa("web", memhpagen.WithCPUTarget(-5), memhpagen.WithTarget(0)),
+			want: field.ErrorList{
+				field.Invalid(spec.Child("targetUtilizationPercentage"), int32(0), "must be between 1 and 100, inclusive"),
+				field.Invalid(spec.Child("cpuTargetUtilizationPercentage"), int32(-5), "must be greater than or equal to 1")}},
+
 		// scaleTargetRef
 		{name: "kind and name missing", obj: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "", "")),
 			want: field.ErrorList{field.Required(ref.Child("kind"), ""), field.Required(ref.Child("name"), "")}},
