@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -67,6 +68,9 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	cycle    cycle
 
+	// scaleCaches read the scale of the apps/v1 kinds from informers.
+	scaleCaches map[schema.GroupResource]cachedScale
+
 	mu sync.Mutex
 	// state is what the controller remembers of each MemHpa between
 	// reconciles, by key; an entry holds the UID it belongs to, so that a
@@ -100,6 +104,11 @@ type Deps struct {
 	Recorder record.EventRecorder
 	Clock    clock.Clock
 	Monitor  *Monitor
+
+	// Workloads, when set, serve the scale of Deployments, StatefulSets and
+	// ReplicaSets from their caches; other kinds, and these when not cached,
+	// are read with a GET of /scale.
+	Workloads *WorkloadInformers
 }
 
 // New returns a controller; its informers must be started by the caller.
@@ -128,6 +137,7 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		synced: []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
 		state:  map[string]memHpaState{},
 	}
+	c.scaleCaches = scaleCaches(d.Workloads)
 	if d.HPAs != nil {
 		c.hpas = d.HPAs.Lister()
 		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
