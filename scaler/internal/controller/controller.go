@@ -70,6 +70,8 @@ type Controller struct {
 
 	// scaleCaches read the scale of the apps/v1 kinds from informers.
 	scaleCaches map[schema.GroupResource]cachedScale
+	// podIndex finds pods by namespace and label (podsOf).
+	podIndex cache.Indexer
 
 	mu sync.Mutex
 	// state is what the controller remembers of each MemHpa between
@@ -138,6 +140,10 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		state:  map[string]memHpaState{},
 	}
 	c.scaleCaches = scaleCaches(d.Workloads)
+	if err := d.Pods.Informer().AddIndexers(cache.Indexers{podLabelIndex: indexPodLabels}); err != nil {
+		return nil, fmt.Errorf("add the pod label index: %w", err)
+	}
+	c.podIndex = d.Pods.Informer().GetIndexer()
 	if d.HPAs != nil {
 		c.hpas = d.HPAs.Lister()
 		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
@@ -313,8 +319,13 @@ func (c *Controller) namespacesInPlay() []string {
 	return slices.Compact(ns)
 }
 
-// podsOf lists the pods of a namespace that match the selector.
+// podsOf lists the pods of a namespace that match the selector: through the
+// pod label index when the selector allows it, else by a walk of the
+// namespace's pods.
 func (c *Controller) podsOf(ns string, selector labels.Selector) ([]*corev1.Pod, error) {
+	if pods, ok, err := indexedPods(c.podIndex, ns, selector); ok || err != nil {
+		return pods, err
+	}
 	pods, err := c.pods.Pods(ns).List(selector)
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
