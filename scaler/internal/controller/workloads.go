@@ -104,8 +104,9 @@ func scaleOf(m metav1.ObjectMeta, specReplicas *int32, statusReplicas int32, sel
 // ReplicaSet informers: it keeps what scaleOf reads (name, namespace, UID,
 // creation time, resourceVersion, spec.replicas, the selector,
 // status.replicas) and drops the pod template, conditions, managed fields
-// and the rest, so that caching every workload of a cluster costs a few
-// hundred bytes each. Anything else, such as a tombstone, passes through;
+// and the rest: about 1.8 KB a cached object, most of it the empty structs
+// of the typed object (an apps/v1 ReplicaSet is 1,168 bytes before any
+// field is set). Anything else, such as a tombstone, passes through;
 // the input is never modified.
 func TransformWorkload(obj any) (any, error) {
 	switch o := obj.(type) {
