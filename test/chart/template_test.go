@@ -485,11 +485,12 @@ var clusterRoleGrants = map[string][]string{
 	"autoscaling.memhpa.io/memhpas/status": {"patch", "update"},
 	// Scaler informer: readiness and limits of the targets' pods.
 	"/pods": {"list", "watch"},
-	// Webhook informers of pod templates, with a get for one not cached yet;
-	// ReplicaSets are read by get only (not cached).
+	// Scaler informers of the targets' scale (list, watch); webhook informers
+	// of pod templates, with a get for one not cached yet (get; ReplicaSets:
+	// the webhook reads them by get only).
 	"apps/deployments":  {"get", "list", "watch"},
 	"apps/statefulsets": {"get", "list", "watch"},
-	"apps/replicasets":  {"get"},
+	"apps/replicasets":  {"get", "list", "watch"},
 	// Webhook informer: an HPA on the same target (get: its live fallback).
 	"autoscaling/horizontalpodautoscalers": {"get", "list", "watch"},
 	// Webhook informer: a LimitRange's default memory limit.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 )
 
@@ -233,7 +235,7 @@ func (p *promProxy) rewrite(resp *http.Response) error {
 // apiFault is what the API proxy does instead of forwarding a request.
 type apiFault struct {
 	// Status, when set, is answered with a metav1.Status body as the
-	// apiserver writes it (429, 500, 503).
+	// apiserver writes it (403, 429, 500, 503).
 	Status int
 	// RetryAfter, in seconds, is sent as Retry-After when above zero; client-go
 	// then retries the request itself within its timeout.
@@ -245,11 +247,12 @@ type apiFault struct {
 }
 
 // apiRule applies Fault to the requests with one of Methods whose path is in
-// Namespace and ends with Suffix ("/scale", "/status").
+// Namespace and ends with Suffix ("/scale", "/status"), or is Path when set.
 type apiRule struct {
 	Namespace string
 	Methods   []string
 	Suffix    string
+	Path      string
 	Fault     apiFault
 
 	hits   atomic.Int64
@@ -257,6 +260,9 @@ type apiRule struct {
 }
 
 func (r *apiRule) matches(req *http.Request) bool {
+	if r.Path != "" {
+		return slices.Contains(r.Methods, req.Method) && req.URL.Path == r.Path
+	}
 	return slices.Contains(r.Methods, req.Method) && strings.HasSuffix(req.URL.Path, r.Suffix) &&
 		strings.Contains(req.URL.Path, "/namespaces/"+r.Namespace+"/")
 }
@@ -282,6 +288,8 @@ func (r *apiRule) serve(w http.ResponseWriter, req *http.Request) {
 		st = apierrors.NewTooManyRequests("injected by the test's proxy", r.Fault.RetryAfter)
 	case http.StatusServiceUnavailable:
 		st = apierrors.NewServiceUnavailable("injected by the test's proxy")
+	case http.StatusForbidden:
+		st = apierrors.NewForbidden(schema.GroupResource{}, "", errors.New("injected by the test's proxy"))
 	default:
 		st = apierrors.NewInternalError(errors.New("injected by the test's proxy"))
 	}
@@ -317,6 +325,8 @@ type apiProxy struct {
 	puts   []scalePut
 	before func(ctx context.Context, put scalePut) // called before a /scale PUT is forwarded
 	rules  []*apiRule
+	// requests counts every request by method and path, watches included.
+	requests map[string]int
 }
 
 func startAPIProxy(t *testing.T) *apiProxy {
@@ -333,11 +343,14 @@ func startAPIProxy(t *testing.T) *apiProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &apiProxy{}
+	p := &apiProxy{requests: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = rt
 	rp.FlushInterval = -1 // watches stream
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests[r.Method+" "+r.URL.Path]++
+		p.mu.Unlock()
 		if rule := p.ruleFor(r); rule != nil {
 			rule.serve(w, r)
 			return
@@ -434,6 +447,13 @@ func (p *apiProxy) ruleFor(r *http.Request) *apiRule {
 		}
 	}
 	return nil
+}
+
+// requestsSeen returns how many requests the proxy saw, by "METHOD path".
+func (p *apiProxy) requestsSeen() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.requests)
 }
 
 func (p *apiProxy) scalePuts() []scalePut {

@@ -39,6 +39,12 @@ const faultKubeTimeout = 3 * time.Second
 //     undoes another (no write is repeated from a stale read);
 //   - a failing status write neither stops nor repeats scale writes (the
 //     same checks hold for it during the fault), and the status catches up.
+//
+// The scaler reads a Deployment's scale from its informer of Deployments;
+// here that informer is refused its list and watch throughout (as RBAC
+// without them would), so the scaler must still start and read every scale
+// by GET, which is what the faults of scale reads hit. The cached reads are
+// TestSteadyCycleReadsNoScale's.
 func TestAPIServerFaultsForTheScaler(t *testing.T) {
 	type app struct {
 		name string
@@ -75,6 +81,7 @@ func TestAPIServerFaultsForTheScaler(t *testing.T) {
 		t.Logf("%s: namespace %s", a.name, a.ns)
 	}
 	proxy := startAPIProxy(t)
+	noCache := proxy.inject(&apiRule{Methods: get, Path: "/apis/apps/v1/deployments", Fault: apiFault{Status: http.StatusForbidden}})
 	const scaler = "scaler-apifault"
 	startScalerFor(t, scaler, "--kubeconfig="+proxy.Kubeconfig, "--kube-api-timeout="+faultKubeTimeout.String())
 	for _, a := range apps {
@@ -128,6 +135,9 @@ func TestAPIServerFaultsForTheScaler(t *testing.T) {
 		}
 	}
 	requireScalerHealthy(t, scaler)
+	if noCache.faulted() == 0 {
+		t.Fatal("the scaler never listed Deployments through the proxy")
+	}
 
 	liftedAt := time.Now()
 	for _, a := range apps {

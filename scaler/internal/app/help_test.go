@@ -18,7 +18,7 @@ func TestHelpListsOnlyProductFlags(t *testing.T) {
 	var help bytes.Buffer
 	fs.SetOutput(&help)
 	fs.PrintDefaults()
-	for _, bench := range []string{"prometheus-query-mode", "per-memhpa", "Not for production", "make bench"} {
+	for _, bench := range []string{"prometheus-query-mode", "per-memhpa", "scale-read-mode", "Not for production", "make bench"} {
 		if strings.Contains(help.String(), bench) {
 			t.Errorf("scaler --help mentions %q, which exists only for make bench", bench)
 		}

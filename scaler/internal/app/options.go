@@ -111,7 +111,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 		"After a pod starts, how long its CPU counts only once it has been Ready for a whole --cpu-rate-window (kube-controller-manager's --horizontal-pod-autoscaler-cpu-initialization-period).")
 	fs.DurationVar(&o.initialReadinessDelay, "initial-readiness-delay", calc.DefaultInitialReadinessDelay,
 		"After a pod starts, how long a readiness change counts as its initial readiness: a pod not Ready since then is left out of CPU (kube-controller-manager's --horizontal-pod-autoscaler-initial-readiness-delay).")
-	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (every MemHpa costs one GET of its target's /scale per cycle); API priority and fairness protects the server.")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500, "Client-side limit of requests per second to the apiserver (a MemHpa whose target is not a Deployment, StatefulSet or ReplicaSet costs one GET of its target's /scale per cycle; those three are read from informers); API priority and fairness protects the server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the apiserver above --kube-api-qps.")
 	fs.DurationVar(&o.kubeAPITimeout, "kube-api-timeout", 30*time.Second, "Timeout of one apiserver request of the work (reads of /scale, writes of /scale and status); watches have none. The Lease's requests time out after half of --leader-election-renew-deadline.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's pprof profiles on the health port under /debug/pprof/.")

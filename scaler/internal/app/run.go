@@ -46,6 +46,10 @@ const workers = 5
 // the controller's query mode through it (querymode_bench.go).
 var benchSetup []func(*controller.Controller) error
 
+// benchDeps is empty in the product; a build with the memhpabench tag
+// changes the controller's collaborators through it (scalemode_bench.go).
+var benchDeps []func(*controller.Deps)
+
 // Run wires the clients, the event recorder, the informers, the health
 // server and leader election around the controller, and runs it until ctx
 // ends or the lease is lost.
@@ -56,8 +60,10 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "memhpa-scaler"
-	// client-go's default 5 QPS would make a cycle of 1,000 MemHpas (one GET
-	// of /scale each) last 200 s; the server has API priority and fairness.
+	// client-go's default 5 QPS would make a cycle of 1,000 MemHpas on kinds
+	// read by GET of /scale (not Deployments, StatefulSets or ReplicaSets,
+	// which come from informers) last 200 s; the server has API priority and
+	// fairness.
 	cfg.QPS, cfg.Burst = c.KubeAPI.QPS, c.KubeAPI.Burst
 	// Reads and writes of the work get a timeout, so that a hung request can
 	// hold neither a reconcile nor the shutdown; informers' watches cannot
@@ -103,11 +109,25 @@ func Run(ctx context.Context, c Config) error {
 	memhpaFactory := memhpainformers.NewSharedInformerFactory(clientWatch, 0)
 	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeWatch, 0, kubeinformers.WithTransform(controller.TransformPod))
 	hpaFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeWatch, 0, kubeinformers.WithTransform(controller.TransformHPA))
-	ctrl, err := controller.New(controller.Deps{
+	// The scales of Deployments, StatefulSets and ReplicaSets come from these
+	// informers, started always (not when a MemHpa first targets a kind):
+	// trimmed, a workload costs about 1.8 KB (docs/decisions.md), and a
+	// leader that takes over has them warm.
+	appsFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeWatch, 0, kubeinformers.WithTransform(controller.TransformWorkload))
+	deps := controller.Deps{
 		Client: client, MemHpas: memhpaFactory.Autoscaling().V1alpha1().MemHpas(), Pods: podFactory.Core().V1().Pods(),
 		HPAs:   hpaFactory.Autoscaling().V2().HorizontalPodAutoscalers(),
 		Scales: scales, Mapper: mapper, Source: source, Recorder: recorder, Clock: clock.RealClock{}, Monitor: m,
-	}, controller.Config{
+		Workloads: &controller.WorkloadInformers{
+			Deployments:  appsFactory.Apps().V1().Deployments(),
+			StatefulSets: appsFactory.Apps().V1().StatefulSets(),
+			ReplicaSets:  appsFactory.Apps().V1().ReplicaSets(),
+		},
+	}
+	for _, change := range benchDeps {
+		change(&deps)
+	}
+	ctrl, err := controller.New(deps, controller.Config{
 		SyncPeriod:    c.SyncPeriod,
 		Calc:          c.Calc,
 		CPURateWindow: c.Prometheus.CPURateWindow,
@@ -150,17 +170,20 @@ func Run(ctx context.Context, c Config) error {
 	// lost lease included) before the factories' Shutdown waits for them:
 	// stopped on the process context alone, Shutdown would wait forever.
 	informerCtx, stopInformers := context.WithCancel(ctx)
-	factories := []interface {
+	type factory interface {
 		Start(<-chan struct{})
 		Shutdown()
 		WaitForCacheSync(<-chan struct{}) map[reflect.Type]bool
-	}{memhpaFactory, podFactory, hpaFactory}
-	for _, f := range factories {
+	}
+	// The workload informers are not waited for: until they have synced
+	// (or while RBAC refuses them their list) scales are read by GET.
+	waited := []factory{memhpaFactory, podFactory, hpaFactory}
+	for _, f := range append(waited, appsFactory) {
 		f.Start(informerCtx.Done())
 		defer f.Shutdown()
 	}
 	defer stopInformers() // runs before the Shutdowns (deferred last, run first)
-	for _, f := range factories {
+	for _, f := range waited {
 		for typ, ok := range f.WaitForCacheSync(informerCtx.Done()) {
 			if !ok {
 				return fmt.Errorf("sync informer of %v: %w", typ, ctx.Err())

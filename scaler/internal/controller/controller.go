@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -72,6 +73,10 @@ type Controller struct {
 
 	// cpuSampler runs the CPU query (cpu.go); nil when the source has none.
 	cpuSampler *sampler
+	// scaleCaches read the scale of the apps/v1 kinds from informers.
+	scaleCaches map[schema.GroupResource]cachedScale
+	// podIndex finds pods by namespace and label (podsOf).
+	podIndex cache.Indexer
 
 	mu sync.Mutex
 	// state is what the controller remembers of each MemHpa between
@@ -117,6 +122,11 @@ type Deps struct {
 	Recorder record.EventRecorder
 	Clock    clock.Clock
 	Monitor  *Monitor
+
+	// Workloads, when set, serve the scale of Deployments, StatefulSets and
+	// ReplicaSets from their caches; other kinds, and these when not cached,
+	// are read with a GET of /scale.
+	Workloads *WorkloadInformers
 }
 
 // New returns a controller; its informers must be started by the caller.
@@ -149,6 +159,11 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		c.config.CPURateWindow = DefaultCPURateWindow
 	}
 	c.cpuSampler = newCPUSampler(d.Source, smp)
+	c.scaleCaches = scaleCaches(d.Workloads)
+	if err := d.Pods.Informer().AddIndexers(cache.Indexers{podLabelIndex: indexPodLabels}); err != nil {
+		return nil, fmt.Errorf("add the pod label index: %w", err)
+	}
+	c.podIndex = d.Pods.Informer().GetIndexer()
 	if d.HPAs != nil {
 		c.hpas = d.HPAs.Lister()
 		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
@@ -335,8 +350,13 @@ func (c *Controller) namespacesWhere(keep func(*v1alpha1.MemHpa) bool) []string 
 	return slices.Compact(ns)
 }
 
-// podsOf lists the pods of a namespace that match the selector.
+// podsOf lists the pods of a namespace that match the selector: through the
+// pod label index when the selector allows it, else by a walk of the
+// namespace's pods.
 func (c *Controller) podsOf(ns string, selector labels.Selector) ([]*corev1.Pod, error) {
+	if pods, ok, err := indexedPods(c.podIndex, ns, selector); ok || err != nil {
+		return pods, err
+	}
 	pods, err := c.pods.Pods(ns).List(selector)
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)

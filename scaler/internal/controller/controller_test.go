@@ -73,6 +73,7 @@ type fixture struct {
 	recorder *record.FakeRecorder
 	clock    *clocktesting.FakeClock
 	target   *target
+	scales   *scalefake.FakeScaleClient
 	reg      *prometheus.Registry
 	c        *Controller
 	memhpas  cache.Indexer
@@ -101,6 +102,7 @@ func newFixtureWith(t *testing.T, cfg Config, replicas int32, memhpas []*v1alpha
 		reg:      prometheus.NewRegistry(),
 	}
 	scales := &scalefake.FakeScaleClient{}
+	f.scales = scales
 	scales.AddReactor("get", "deployments", func(a core.Action) (bool, runtime.Object, error) {
 		f.target.mu.Lock()
 		defer f.target.mu.Unlock()
@@ -653,6 +655,7 @@ func TestRun(t *testing.T) {
 	mf := memhpainformers.NewSharedInformerFactory(client, 0)
 	kf := kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithTransform(TransformPod))
 	scales := &scalefake.FakeScaleClient{}
+	f.scales = scales
 	scales.Fake.ReactionChain = f.c.scales.(*scalefake.FakeScaleClient).ReactionChain
 	f.use(1000, 1000, 1000)
 	c, err := New(Deps{

@@ -204,7 +204,10 @@ func needsMetrics(spec v1alpha1.MemHpaSpec, current int32) bool {
 	return current != 0 && current <= spec.MaxReplicas && current >= v1alpha1.EffectiveMinReplicas(&spec)
 }
 
-// getScale reads the target's /scale through every REST mapping of its kind.
+// getScale reads the target's scale through every REST mapping of its kind:
+// from the informer of its kind when there is one, it has synced and it
+// holds the target; else with a GET of /scale (a kind without informer, a
+// target created a moment ago, or one that does not exist).
 func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autoscalingv1.Scale, schema.GroupResource, error) {
 	ref := h.Spec.ScaleTargetRef
 	// An unparsable apiVersion is a group no RESTMapper knows, so it fails
@@ -222,6 +225,9 @@ func (c *Controller) getScale(ctx context.Context, h *v1alpha1.MemHpa) (*autosca
 	var firstErr error
 	for _, m := range mappings {
 		gr := m.Resource.GroupResource()
+		if sc, ok := c.cachedScaleOf(gr, h.Namespace, ref.Name); ok {
+			return sc, gr, nil
+		}
 		sc, err := c.scales.Scales(h.Namespace).Get(ctx, gr, ref.Name, metav1.GetOptions{})
 		if err == nil {
 			return sc, gr, nil
