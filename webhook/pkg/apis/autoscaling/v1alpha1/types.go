@@ -19,6 +19,7 @@ import (
 // +kubebuilder:printcolumn:name="MinPods",type=integer,JSONPath=`.spec.minReplicas`
 // +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.maxReplicas`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.currentReplicas`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,description="Scale writes the target's replicas; DryRun only reports what it would set"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=`.spec.scaleTargetRef.name`
 type MemHpa struct {
@@ -76,6 +77,18 @@ type MemHpaSpec struct {
 	// +optional
 	Container string `json:"container,omitempty"`
 
+	// mode is Scale (the default: the scaler writes the target's replicas)
+	// or DryRun: the scaler measures, decides, keeps its stabilization
+	// history and reports what it would set (status.desiredReplicas,
+	// conditions, DryRunRescale events, metrics) but never writes the
+	// target's scale. A DryRun MemHpa may shadow a target that a
+	// HorizontalPodAutoscaler or another MemHpa scales; switching it to
+	// Scale is refused while one does.
+	// +kubebuilder:validation:Enum=Scale;DryRun
+	// +kubebuilder:default=Scale
+	// +optional
+	Mode ScalingMode `json:"mode,omitempty"`
+
 	// behavior configures scaling up and down separately, with exactly the
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
 	// When unset, one scale-up at most doubles the replicas (or adds up to 4),
@@ -83,6 +96,17 @@ type MemHpaSpec struct {
 	// +optional
 	Behavior *MemHpaBehavior `json:"behavior,omitempty"`
 }
+
+// ScalingMode says whether a MemHpa writes its target's scale.
+type ScalingMode string
+
+const (
+	// ScalingModeScale writes the target's scale (the default).
+	ScalingModeScale ScalingMode = "Scale"
+	// ScalingModeDryRun decides and reports, but never writes the target's
+	// scale.
+	ScalingModeDryRun ScalingMode = "DryRun"
+)
 
 // MemHpaBehavior is the autoscaling/v2 HorizontalPodAutoscalerBehavior with
 // the same JSON, so a manifest's behavior can be copied between an HPA and a
