@@ -79,15 +79,15 @@ targetUtilizationPercentage: 60`))
 	if len(lines) != 2 {
 		t.Fatalf("kubectl get mhpa: want a header and one row, got:\n%s", out)
 	}
-	wantHeader := []string{"NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"}
+	wantHeader := []string{"NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "MODE", "AGE"}
 	if got := strings.Fields(lines[0]); strings.Join(got, " ") != strings.Join(wantHeader, " ") {
 		t.Errorf("kubectl get mhpa header = %v, want %v", got, wantHeader)
 	}
 	// Reference, targets and replicas come from the status, which no scaler
 	// writes here; name, min, max and age come from the object.
 	row := strings.Fields(lines[1])
-	if row[0] != "web" || !strings.Contains(lines[1], " 2 ") || !strings.Contains(lines[1], " 7 ") {
-		t.Errorf("kubectl get mhpa row = %q, want name web, MINPODS 2, MAXPODS 7", lines[1])
+	if row[0] != "web" || !strings.Contains(lines[1], " 2 ") || !strings.Contains(lines[1], " 7 ") || !strings.Contains(lines[1], " Scale ") {
+		t.Errorf("kubectl get mhpa row = %q, want name web, MINPODS 2, MAXPODS 7, MODE Scale (the default)", lines[1])
 	}
 }
 

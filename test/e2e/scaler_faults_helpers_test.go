@@ -53,18 +53,25 @@ func clientset(t *testing.T) kubernetes.Interface {
 func autoscaledApp(t *testing.T, ns string) {
 	t.Helper()
 	mustApply(t, deploymentYAML(ns, appName, appReplicas, appLimit, appQuiet))
-	mustApply(t, memHpaYAML(ns, appName, fmt.Sprintf(`
+	mustApply(t, memHpaYAML(ns, appName, appMemHpaSpec(6, "selectPolicy: Disabled")))
+	mustKubectl(t, "rollout", "status", "deployment/"+appName, "-n", ns, "--timeout=120s")
+}
+
+// appMemHpaSpec is the spec of the app's MemHpa: from the app's replicas up
+// to maxReplicas at a 50 % target, scale-ups of 2 pods a second at once;
+// scaleDown is the one line of behavior.scaleDown.
+func appMemHpaSpec(maxReplicas int, scaleDown string) string {
+	return fmt.Sprintf(`
 scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
 minReplicas: %d
-maxReplicas: 6
+maxReplicas: %d
 targetUtilizationPercentage: 50
 behavior:
   scaleUp:
     stabilizationWindowSeconds: 0
     policies: [{type: Pods, value: 2, periodSeconds: 1}]
   scaleDown:
-    selectPolicy: Disabled`, appName, appReplicas)))
-	mustKubectl(t, "rollout", "status", "deployment/"+appName, "-n", ns, "--timeout=120s")
+    %s`, appName, appReplicas, maxReplicas, scaleDown)
 }
 
 // startScalerFor starts a scaler under name with the fault tests' timing and

@@ -235,7 +235,7 @@ func TestNamespaceDeletedLeavesNothingBehind(t *testing.T) {
 	const scaler = "scaler-nsgone"
 	startScalerFor(t, scaler)
 	appRecommendingSix(t, ns)
-	series := `memhpa_scaler_desired_replicas{memhpa="` + appName + `",namespace="` + ns + `"} 6`
+	series := `memhpa_scaler_desired_replicas{memhpa="` + appName + `",mode="Scale",namespace="` + ns + `"} 6`
 	err := harness.Poll(testCtx(t), 2*faultSyncPeriod+10*time.Second, 500*time.Millisecond, func(context.Context) (bool, error) {
 		return strings.Contains(scalerMetrics(t, scaler), series), nil
 	})

@@ -260,7 +260,7 @@ targetUtilizationPercentage: 50`))
 	for _, want := range []string{
 		`memhpa_scaler_reconciliations_total{action="scale_up",error="none"}`,
 		`memhpa_scaler_reconciliations_total{action="scale_down",error="none"}`,
-		`memhpa_scaler_desired_replicas{memhpa="app",namespace="` + ns + `"}`,
+		`memhpa_scaler_desired_replicas{memhpa="app",mode="Scale",namespace="` + ns + `"}`,
 		"memhpa_scaler_leader 1",
 		"memhpa_scaler_prometheus_query_duration_seconds_count",
 	} {

@@ -116,6 +116,15 @@ type Input struct {
 	// History is what earlier decisions for this MemHpa left behind.
 	History History
 	Config  Config
+	// Pause holds the directions of change the MemHpa's pause annotations
+	// stop (v1alpha1.PausedDirections); the zero value holds none.
+	Pause Pause
+}
+
+// Pause says which directions of change are held. A held change is still
+// decided, through the same history, and reported: only its write is left out.
+type Pause struct {
+	ScaleUp, ScaleDown bool
 }
 
 // Condition is one status condition proposed by the decision.
@@ -200,6 +209,9 @@ type Recommendation struct {
 	// History to keep for the next decision. Scale events are added by
 	// RecordRescale once the rescale has been written.
 	History History
+	// Held is true when Input.Pause held the change: DesiredReplicas is the
+	// size that would be set, and Rescale is false.
+	Held bool
 }
 
 // Sample is one past recommendation.
@@ -237,8 +249,15 @@ func failedMetric(format string, args ...any) error {
 	return &errCalc{reason: ReasonFailedGetMemoryMetric, msg: fmt.Sprintf(format, args...)}
 }
 
-// Decide computes the recommendation for one MemHpa.
+// Decide computes the recommendation for one MemHpa, then holds a change in
+// a paused direction.
 func Decide(in Input, clk clock.PassiveClock) Recommendation {
+	rec := decide(in, clk)
+	hold(&rec, in.Pause)
+	return rec
+}
+
+func decide(in Input, clk clock.PassiveClock) Recommendation {
 	now := clk.Now()
 	spec := in.Spec
 	// v1alpha1's defaults, so that an object the webhook never saw means
@@ -344,6 +363,31 @@ func Decide(in Input, clk clock.PassiveClock) Recommendation {
 		rec.RescaleReason = RescaleBelowTarget
 	}
 	return rec
+}
+
+// hold applies the pause: a change in a held direction is not made, and
+// AbleToScale says so (the last condition of its type wins). With both
+// directions held the condition is set even when no change is due, so that a
+// paused MemHpa always says it is.
+func hold(rec *Recommendation, p Pause) {
+	up, down := rec.DesiredReplicas > rec.CurrentReplicas, rec.DesiredReplicas < rec.CurrentReplicas
+	var what string
+	switch {
+	case p.ScaleUp && p.ScaleDown:
+		what = "scaling is paused (annotation " + v1alpha1.AnnotationPaused + ")"
+	case p.ScaleDown && down:
+		what = "scale-downs are paused (annotation " + v1alpha1.AnnotationPausedScaleIn + ")"
+	case p.ScaleUp && up:
+		what = "scale-ups are paused (annotation " + v1alpha1.AnnotationPausedScaleOut + ")"
+	default:
+		return
+	}
+	msg := fmt.Sprintf("%s: the replicas stay at %d", what, rec.CurrentReplicas)
+	if rec.Rescale {
+		msg += fmt.Sprintf(", the MemHpa would set %d", rec.DesiredReplicas)
+		rec.Rescale, rec.Held = false, true
+	}
+	rec.Conditions = append(rec.Conditions, Condition{ConditionAbleToScale, metav1.ConditionFalse, ReasonScalingPaused, msg})
 }
 
 // warnDuplicates says which containers more than one series reported: not

@@ -33,6 +33,11 @@ const (
 	ReasonDesiredWithinRange  = "DesiredWithinRange"
 )
 
+// ReasonScalingPaused is ours (AbleToScale=False): a pause annotation holds
+// the change the decision asks for, or every change (paused). KEDA pauses
+// with the same annotations but removes the HPA instead of saying so.
+const ReasonScalingPaused = "ScalingPaused"
+
 // ReasonFailedGetMemoryMetric is the HPA's FailedGetResourceMetric for our one
 // metric: Prometheus failed, or its answer could not be used for these pods.
 // It is both a ScalingActive reason and a Warning event reason.

@@ -10,6 +10,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -171,12 +172,13 @@ func New(d Deps, cfg Config) (*Controller, error) {
 	_, err := d.MemHpas.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
-			// A spec change (a new generation) is evaluated at once, through
-			// the same history, so an edit cannot force an instant scale-down;
-			// status writes (ours) are not.
+			// A spec change (a new generation) or an annotation change (a
+			// pause) is evaluated at once, through the same history, so an
+			// edit cannot force an instant scale-down; status writes (ours)
+			// are not.
 			o, ok1 := old.(*v1alpha1.MemHpa)
 			n, ok2 := cur.(*v1alpha1.MemHpa)
-			if ok1 && ok2 && o.Generation == n.Generation {
+			if ok1 && ok2 && o.Generation == n.Generation && maps.Equal(o.Annotations, n.Annotations) {
 				return
 			}
 			c.enqueue(cur)

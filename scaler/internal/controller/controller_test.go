@@ -278,7 +278,7 @@ func TestScaleUp(t *testing.T) {
 	if v := testutil.ToFloat64(f.c.monitor.reconciliations.WithLabelValues(ActionScaleUp, ErrorNone)); v != 1 {
 		t.Errorf("reconciliations{scale_up,none} = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(f.c.monitor.desired.WithLabelValues(memhpagen.Namespace, "web")); v != 4 {
+	if v := testutil.ToFloat64(f.c.monitor.desired.WithLabelValues(memhpagen.Namespace, "web", "Scale")); v != 4 {
 		t.Errorf("desired replicas metric = %v, want 4", v)
 	}
 }

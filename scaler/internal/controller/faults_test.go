@@ -129,6 +129,11 @@ func TestTwoAutoscalersOnOnePodSetStopScaling(t *testing.T) {
 			name:   "another MemHpa whose target selects the same pods",
 			others: []*v1alpha1.MemHpa{memhpa("rs", memhpagen.WithRef("apps/v1", "ReplicaSet", "web-abc"))}, want: "MemHpa/rs", syncAll: true,
 		},
+		{name: "a DryRun MemHpa on the same target does not count", others: []*v1alpha1.MemHpa{memhpa("web-shadow", memhpagen.DryRun())}, want: ""},
+		{
+			name:   "a DryRun MemHpa whose target selects the same pods does not count",
+			others: []*v1alpha1.MemHpa{memhpa("rs", memhpagen.WithRef("apps/v1", "ReplicaSet", "web-abc"), memhpagen.DryRun())}, want: "", syncAll: true,
+		},
 		{name: "an HPA on the same target", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("web-cpu", "Deployment", "web")}, want: "HorizontalPodAutoscaler/web-cpu"},
 		{name: "an HPA on another target", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("api", "Deployment", "api")}, want: ""},
 		{name: "an HPA on a StatefulSet of the same name", hpas: []*autoscalingv2.HorizontalPodAutoscaler{hpa("web", "StatefulSet", "web")}, want: ""},
@@ -194,7 +199,7 @@ func TestRecreatedMemHpaStartsAfresh(t *testing.T) {
 	}
 	f.c.forget(old)
 	f.c.setHistory(key, old.UID, calc.History{Recommendations: []calc.Sample{{Replicas: 8, At: start}}})
-	f.c.monitor.setDesired(memhpagen.Namespace, "web", 8)
+	f.c.monitor.setDesired(memhpagen.Namespace, "web", v1alpha1.ScalingModeScale, 8)
 
 	fresh := memhpa("web")
 	fresh.UID = "uid-new"

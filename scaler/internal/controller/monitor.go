@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	clientmetrics "k8s.io/client-go/tools/metrics"
+
+	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 )
 
 // Label values of the reconciliation metrics, the HPA's
@@ -73,8 +75,8 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 		}, []string{"reason"}),
 		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_desired_replicas",
-			Help: "Replicas the scaler last asked for, per MemHpa.",
-		}, []string{"namespace", "memhpa"}),
+			Help: "Replicas the scaler last asked for, per MemHpa, by its mode (Scale, or DryRun: would have asked for).",
+		}, []string{"namespace", "memhpa", "mode"}),
 		duplicates: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_duplicate_series_containers",
 			Help: duplicateSeriesHelp,
@@ -172,9 +174,16 @@ func (m *Monitor) observeQuery(d time.Duration, failure string) {
 
 func (m *Monitor) observeCycle(d time.Duration) { m.cycleDuration.Observe(d.Seconds()) }
 
-// setDesired sets the desired-replicas series of one MemHpa.
-func (m *Monitor) setDesired(ns, name string, replicas int32) {
-	m.perMemHpa(ns, name, func() { m.desired.WithLabelValues(ns, name).Set(float64(replicas)) })
+// setDesired sets the desired-replicas series of one MemHpa: one series,
+// labelled with its mode (unset is Scale), so a mode switch drops the other.
+func (m *Monitor) setDesired(ns, name string, mode v1alpha1.ScalingMode, replicas int32) {
+	if mode != v1alpha1.ScalingModeDryRun {
+		mode = v1alpha1.ScalingModeScale
+	}
+	m.perMemHpa(ns, name, func() {
+		m.desired.DeletePartialMatch(prometheus.Labels{"namespace": ns, "memhpa": name})
+		m.desired.WithLabelValues(ns, name, string(mode)).Set(float64(replicas))
+	})
 }
 
 // setDuplicates sets the duplicated-containers series of one MemHpa.
@@ -217,7 +226,7 @@ func (m *Monitor) dropMemHpasExcept(live map[string]types.UID) {
 }
 
 func (m *Monitor) deleteSeries(ns, name string) {
-	m.desired.DeleteLabelValues(ns, name)
+	m.desired.DeletePartialMatch(prometheus.Labels{"namespace": ns, "memhpa": name})
 	m.duplicates.DeleteLabelValues(ns, name)
 	m.status.delete(ns, name)
 }

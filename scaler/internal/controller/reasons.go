@@ -20,6 +20,11 @@ const (
 	// ReasonAmbiguousSelector (ScalingActive=False): another autoscaler
 	// selects the same pods.
 	ReasonAmbiguousSelector = "AmbiguousSelector"
+	// ReasonDryRunRescale is ours, both the AbleToScale=True reason and the
+	// Normal event of a MemHpa in mode DryRun that would rescale its target
+	// and did not ("Would set size N; reason: ..."), so that kubectl get
+	// events tells it from a SuccessfulRescale.
+	ReasonDryRunRescale = "DryRunRescale"
 )
 
 // Event reasons of the controller's I/O, the HPA's.

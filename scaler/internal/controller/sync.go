@@ -116,6 +116,7 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 
 	st := c.stateOf(key, h.UID)
 	in := calc.Input{Spec: h.Spec, CurrentReplicas: current, History: st.history, Config: c.config.Calc}
+	in.Pause.ScaleUp, in.Pause.ScaleDown = v1alpha1.PausedDirections(h.Annotations)
 	var rejected map[string]string
 	measured := needsMetrics(h.Spec, current)
 	if measured {
@@ -180,7 +181,9 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	// A failed write keeps the last desired size in the status, as the
 	// HPA's setCurrentReplicasAndMetricsInStatus does.
 	desired := rec.DesiredReplicas
-	if rec.Rescale {
+	if rec.Rescale && v1alpha1.IsDryRun(&h.Spec) {
+		c.dryRunRescale(h, rec, now, events)
+	} else if rec.Rescale {
 		action = ActionScaleUp
 		if desired < current {
 			action = ActionScaleDown
@@ -194,8 +197,20 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 		h.Status.LastScaleTime = &metav1.Time{Time: now}
 	}
 	h.Status.DesiredReplicas = desired
-	c.monitor.setDesired(h.Namespace, h.Name, desired)
+	c.monitor.setDesired(h.Namespace, h.Name, h.Spec.Mode, desired)
 	return c.updateStatus(ctx, original, h)
+}
+
+// dryRunRescale reports the rescale a DryRun MemHpa would make, instead of
+// making it. Only the recommendations enter its history (calc.Decide keeps
+// them): the would-be rescale is not recorded, because the next decision
+// starts from the target's real replicas again, and rate limits counted from
+// a size that was never reached would hold the next would-be size back
+// (docs/decisions.md). lastScaleTime stays: nothing was scaled.
+func (c *Controller) dryRunRescale(h *v1alpha1.MemHpa, rec calc.Recommendation, now time.Time, events leaderEvents) {
+	c.setCondition(h, now, calc.ConditionAbleToScale, metav1.ConditionTrue, ReasonDryRunRescale,
+		fmt.Sprintf("the MemHpa is in mode DryRun: it would set the target's scale to %d and did not write it", rec.DesiredReplicas))
+	events.Eventf(h, corev1.EventTypeNormal, ReasonDryRunRescale, "Would set size %d; reason: %s", rec.DesiredReplicas, rec.RescaleReason)
 }
 
 // needsMetrics tells whether calc will look at pods and samples: not when the
@@ -483,13 +498,17 @@ func (e leaderEvents) Eventf(obj runtime.Object, eventType, reason, format strin
 // MemHpas of the namespace on the same target, or whose target's selector
 // (as last read) matches one of pods, and HorizontalPodAutoscalers on the
 // same target. An HPA's selector is not in its object, so an HPA is caught
-// only on the same target (docs/decisions.md).
+// only on the same target (docs/decisions.md). DryRun MemHpas are left out.
 func (c *Controller) otherAutoscalers(h *v1alpha1.MemHpa, pods []*corev1.Pod) []string {
+	// A DryRun MemHpa writes no scale: it fights no one, either way.
+	if v1alpha1.IsDryRun(&h.Spec) {
+		return nil
+	}
 	mine := targetOf(h.Spec.ScaleTargetRef)
 	var out []string
 	others, _ := c.memhpas.MemHpas(h.Namespace).List(labels.Everything())
 	for _, o := range others {
-		if o.Name == h.Name {
+		if o.Name == h.Name || v1alpha1.IsDryRun(&o.Spec) {
 			continue
 		}
 		if targetOf(o.Spec.ScaleTargetRef) == mine || c.selectsAny(o, pods) {

@@ -119,7 +119,8 @@ func bounded[T any](ctx context.Context, read func(context.Context) (T, error)) 
 
 // judgeCrossObjects turns what was read into errors (another autoscaler owns the target)
 // and warnings (the target is missing, containers have no memory limit, a
-// read failed). It is pure.
+// read failed). It is pure. The one-autoscaler rule ignores DryRun MemHpas
+// both ways: they never write a scale. A DryRun MemHpa's owners are warnings.
 func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorList, []string) {
 	ref := obj.Spec.ScaleTargetRef
 	gk := v1alpha1.TargetGroupKind(ref)
@@ -127,16 +128,25 @@ func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorLi
 	refPath := field.NewPath("spec", "scaleTargetRef")
 	var errs field.ErrorList
 	var warnings []string
+	// owner reports an autoscaler that already scales the target: refused,
+	// or only a warning for a DryRun MemHpa, which writes nothing.
+	owner := func(who, why string) {
+		if v1alpha1.IsDryRun(&obj.Spec) {
+			warnings = append(warnings, fmt.Sprintf("%s already scales %s: mode DryRun only reports what it would set, and switching to mode Scale is refused while it does", who, target))
+			return
+		}
+		errs = append(errs, field.Forbidden(refPath, fmt.Sprintf("must not point at %s, which %s already scales%s", target, who, why)))
+	}
 
 	if r.memHpasErr != nil {
 		warnings = append(warnings, fmt.Sprintf("could not check that no other MemHpa scales %s (%v): admitted without this check", target, r.memHpasErr))
 	}
 	for _, other := range sortedByName(r.memHpas, func(m v1alpha1.MemHpa) string { return m.Name }) {
-		if other.Name == obj.Name || other.Namespace != obj.Namespace || other.DeletionTimestamp != nil {
+		if other.Name == obj.Name || other.Namespace != obj.Namespace || other.DeletionTimestamp != nil || v1alpha1.IsDryRun(&other.Spec) {
 			continue
 		}
 		if other.Spec.ScaleTargetRef.Name == ref.Name && v1alpha1.TargetGroupKind(other.Spec.ScaleTargetRef) == gk {
-			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf("must not point at %s, which MemHpa %q already scales", target, other.Name)))
+			owner(fmt.Sprintf("MemHpa %q", other.Name), "")
 		}
 	}
 
@@ -148,8 +158,7 @@ func judgeCrossObjects(obj *v1alpha1.MemHpa, r *crossObjectReads) (field.ErrorLi
 			continue
 		}
 		if hpaTarget := hpaTargetRef(hpa); hpaTarget.Name == ref.Name && v1alpha1.TargetGroupKind(hpaTarget) == gk {
-			errs = append(errs, field.Forbidden(refPath, fmt.Sprintf(
-				"must not point at %s, which HorizontalPodAutoscaler %q already scales (two autoscalers would fight over its replicas)", target, hpa.Name)))
+			owner(fmt.Sprintf("HorizontalPodAutoscaler %q", hpa.Name), " (two autoscalers would fight over its replicas)")
 		}
 	}
 

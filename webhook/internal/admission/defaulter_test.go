@@ -17,6 +17,7 @@ import (
 type op = map[string]any
 
 func TestDefaulter(t *testing.T) {
+	scale := memhpagen.WithMode(v1alpha1.ScalingModeScale)
 	const head = `{"apiVersion":"autoscaling.memhpa.io/v1alpha1","kind":"MemHpa","metadata":{"name":"web","namespace":"default"},`
 	tests := []struct {
 		name    string
@@ -30,32 +31,38 @@ func TestDefaulter(t *testing.T) {
 			body: reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":5}}`, nil),
 			wantOps: []op{
 				{"op": "add", "path": "/spec/minReplicas", "value": 1.0},
+				{"op": "add", "path": "/spec/mode", "value": "Scale"},
 				{"op": "add", "path": "/spec/targetUtilizationPercentage", "value": 80.0}}},
 		{name: "apiVersion missing for a Deployment",
-			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"kind":"Deployment","name":"web"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70}}`, nil),
+			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"kind":"Deployment","name":"web"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70,"mode":"Scale"}}`, nil),
 			wantOps: []op{{"op": "add", "path": "/spec/scaleTargetRef/apiVersion", "value": "apps/v1"}}},
 		{name: "apiVersion empty for a StatefulSet",
-			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"","kind":"StatefulSet","name":"db"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70}}`, nil),
+			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"","kind":"StatefulSet","name":"db"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70,"mode":"DryRun"}}`, nil),
 			wantOps: []op{{"op": "replace", "path": "/spec/scaleTargetRef/apiVersion", "value": "apps/v1"}}},
 		{name: "apiVersion missing for a custom kind is left to validation",
-			body: reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"kind":"Rollout","name":"web"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70}}`, nil)},
+			body: reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"kind":"Rollout","name":"web"},"maxReplicas":5,"minReplicas":2,"targetUtilizationPercentage":70,"mode":"Scale"}}`, nil)},
 		{name: "null min is replaced",
-			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":5,"minReplicas":null,"targetUtilizationPercentage":70}}`, nil),
+			body:    reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":5,"minReplicas":null,"targetUtilizationPercentage":70,"mode":"Scale"}}`, nil),
 			wantOps: []op{{"op": "replace", "path": "/spec/minReplicas", "value": 1.0}}},
 		{name: "no spec at all gets one with the defaults",
 			body:    reviewJSON(t, admissionv1.Create, `{"apiVersion":"autoscaling.memhpa.io/v1alpha1","kind":"MemHpa","metadata":{"name":"web"}}`, nil),
-			wantOps: []op{{"op": "add", "path": "/spec", "value": map[string]any{"minReplicas": 1.0, "targetUtilizationPercentage": 80.0}}}},
+			wantOps: []op{{"op": "add", "path": "/spec", "value": map[string]any{"minReplicas": 1.0, "mode": "Scale", "targetUtilizationPercentage": 80.0}}}},
 		{name: "fields this version does not know are kept",
 			body: reviewJSON(t, admissionv1.Create, head+`"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":5,"future":{"a":1}},"status":{"x":1}}`, nil),
 			wantOps: []op{
 				{"op": "add", "path": "/spec/minReplicas", "value": 1.0},
+				{"op": "add", "path": "/spec/mode", "value": "Scale"},
 				{"op": "add", "path": "/spec/targetUtilizationPercentage", "value": 80.0}}},
-		{name: "everything set: no patch", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithTarget(70)), nil)},
-		{name: "invalid values are not the defaulter's business", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0), memhpagen.WithMax(-1)), nil)},
+		{name: "everything set: no patch", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithTarget(70), scale), nil)},
+		{name: "mode unset is Scale",
+			body:    reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithTarget(70)), nil),
+			wantOps: []op{{"op": "add", "path": "/spec/mode", "value": "Scale"}}},
+		{name: "mode DryRun is kept", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithTarget(70), memhpagen.DryRun()), nil)},
+		{name: "invalid values are not the defaulter's business", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0), memhpagen.WithMax(-1), memhpagen.WithMode("Shadow")), nil)},
 		{name: "update is defaulted too",
-			body:    reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", memhpagen.WithTarget(70)), memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithTarget(70))),
+			body:    reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web", memhpagen.WithTarget(70), scale), memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithTarget(70))),
 			wantOps: []op{{"op": "add", "path": "/spec/minReplicas", "value": 1.0}}},
-		{name: "generateName without a name yet", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithGenerateName("web-"), memhpagen.WithMin(2)), nil),
+		{name: "generateName without a name yet", body: reviewJSON(t, admissionv1.Create, memhpagen.MemHpa("web", memhpagen.WithGenerateName("web-"), memhpagen.WithMin(2), scale), nil),
 			wantOps: []op{{"op": "add", "path": "/spec/targetUtilizationPercentage", "value": 80.0}}},
 		{name: "status subresource is left alone", body: reviewJSON(t, admissionv1.Update, memhpagen.MemHpa("web"), memhpagen.MemHpa("web"), subresource("status"))},
 		{name: "delete is allowed", body: reviewJSON(t, admissionv1.Delete, nil, memhpagen.MemHpa("web"))},

@@ -66,9 +66,10 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		// against other objects again could block removing a finalizer.
 		crossChecks = validation.SpecChanged(obj, old)
 		// Another autoscaler on the same target is refused when the target is
-		// chosen: a conflict that already exists (made while the webhook was
-		// down) must not block changing maxReplicas or the like.
-		ownerChecks = targetOf(obj) != targetOf(old)
+		// chosen, or when a DryRun MemHpa starts to scale: a conflict that
+		// already exists (made while the webhook was down) must not block
+		// changing maxReplicas or the like.
+		ownerChecks = targetOf(obj) != targetOf(old) || (v1alpha1.IsDryRun(&old.Spec) && !v1alpha1.IsDryRun(&obj.Spec))
 	} else {
 		errs = validation.Validate(obj)
 	}
@@ -77,11 +78,11 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		crossChecks = false
 	}
 
-	var warnings []string
+	warnings := validation.AnnotationWarnings(obj.Annotations)
 	if crossChecks && v.lookup != nil {
 		crossErrs, crossWarnings := v.checkCrossObjects(ctx, obj, ownerChecks)
 		errs = append(errs, crossErrs...)
-		warnings = crossWarnings
+		warnings = append(warnings, crossWarnings...)
 	}
 	if len(errs) > 0 {
 		name := obj.Name

@@ -62,6 +62,11 @@ func WithLabels(labels map[string]string) Option {
 	return func(m *v1alpha1.MemHpa) { m.Labels = labels }
 }
 
+// WithAnnotations sets metadata.annotations.
+func WithAnnotations(annotations map[string]string) Option {
+	return func(m *v1alpha1.MemHpa) { m.Annotations = annotations }
+}
+
 // WithFinalizers sets metadata.finalizers.
 func WithFinalizers(f ...string) Option { return func(m *v1alpha1.MemHpa) { m.Finalizers = f } }
 
@@ -97,6 +102,14 @@ func WithCPUTarget(percent int32) Option {
 
 // WithContainer sets spec.container, the one container that counts.
 func WithContainer(name string) Option { return func(m *v1alpha1.MemHpa) { m.Spec.Container = name } }
+
+// WithMode sets spec.mode.
+func WithMode(mode v1alpha1.ScalingMode) Option {
+	return func(m *v1alpha1.MemHpa) { m.Spec.Mode = mode }
+}
+
+// DryRun sets spec.mode to DryRun.
+func DryRun() Option { return WithMode(v1alpha1.ScalingModeDryRun) }
 
 // WithRef sets spec.scaleTargetRef.
 func WithRef(apiVersion, kind, name string) Option {

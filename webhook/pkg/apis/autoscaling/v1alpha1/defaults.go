@@ -33,6 +33,9 @@ func SetDefaults(obj *MemHpa) {
 	if spec.ScaleTargetRef.APIVersion == "" {
 		spec.ScaleTargetRef.APIVersion = DefaultAPIVersion(spec.ScaleTargetRef.Kind)
 	}
+	if spec.Mode == "" {
+		spec.Mode = ScalingModeScale
+	}
 }
 
 // DefaultAPIVersion is the apiVersion that an empty scaleTargetRef.apiVersion
@@ -75,6 +78,9 @@ func TargetGroupKind(ref CrossVersionObjectReference) schema.GroupKind {
 func EffectiveMinReplicas(spec *MemHpaSpec) int32 {
 	return ptr.Deref(spec.MinReplicas, DefaultMinReplicas)
 }
+
+// IsDryRun tells whether spec is in mode DryRun; an unset mode is Scale.
+func IsDryRun(spec *MemHpaSpec) bool { return spec.Mode == ScalingModeDryRun }
 
 // EffectiveTargetUtilizationPercentage is spec.targetUtilizationPercentage, or
 // its default when unset.

@@ -11,31 +11,34 @@ import (
 )
 
 func TestSetDefaults(t *testing.T) {
+	scale := memhpagen.WithMode(v1alpha1.ScalingModeScale)
 	tests := []struct {
 		name string
 		in   *v1alpha1.MemHpa
 		want *v1alpha1.MemHpa
 	}{
 		{name: "min and target unset", in: memhpagen.MemHpa("web"),
-			want: memhpagen.MemHpa("web", memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "all set stays", in: memhpagen.MemHpa("web", memhpagen.WithMin(3), memhpagen.WithTarget(50)),
-			want: memhpagen.MemHpa("web", memhpagen.WithMin(3), memhpagen.WithTarget(50))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithMin(3), memhpagen.WithTarget(50))},
 		{name: "invalid values are left for validation", in: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0)),
-			want: memhpagen.MemHpa("web", memhpagen.WithMin(0), memhpagen.WithTarget(0))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithMin(0), memhpagen.WithTarget(0))},
 		{name: "Deployment gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "Deployment", "web"), memhpagen.WithMin(2), memhpagen.WithTarget(70)),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "Deployment", "web"), memhpagen.WithMin(2), memhpagen.WithTarget(70))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("apps/v1", "Deployment", "web"), memhpagen.WithMin(2), memhpagen.WithTarget(70))},
 		{name: "StatefulSet gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "StatefulSet", "db")),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "StatefulSet", "db"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("apps/v1", "StatefulSet", "db"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "ReplicaSet gets apps/v1", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "ReplicaSet", "rs")),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("apps/v1", "ReplicaSet", "rs"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("apps/v1", "ReplicaSet", "rs"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "custom kind gets no apiVersion", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "Rollout", "web")),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("", "Rollout", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("", "Rollout", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "kind is case-sensitive", in: memhpagen.MemHpa("web", memhpagen.WithRef("", "deployment", "web")),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("", "deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("", "deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "apiVersion written stays", in: memhpagen.MemHpa("web", memhpagen.WithRef("extensions/v1beta1", "Deployment", "web")),
-			want: memhpagen.MemHpa("web", memhpagen.WithRef("extensions/v1beta1", "Deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithRef("extensions/v1beta1", "Deployment", "web"), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+		{name: "mode DryRun stays", in: memhpagen.MemHpa("web", memhpagen.DryRun()),
+			want: memhpagen.MemHpa("web", memhpagen.DryRun(), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 		{name: "behavior is left alone", in: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(10)), nil)),
-			want: memhpagen.MemHpa("web", memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(10)), nil), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
+			want: memhpagen.MemHpa("web", scale, memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(10)), nil), memhpagen.WithMin(1), memhpagen.WithTarget(80))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +103,30 @@ func TestTargetGroupKind(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := v1alpha1.TargetGroupKind(tt.ref); got != tt.want {
 				t.Errorf("TargetGroupKind(%+v) = %v, want %v", tt.ref, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPausedDirections(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		up, down    bool
+	}{
+		{name: "none"},
+		{name: "paused", annotations: map[string]string{v1alpha1.AnnotationPaused: "true"}, up: true, down: true},
+		{name: "paused-scale-in holds scale-downs", annotations: map[string]string{v1alpha1.AnnotationPausedScaleIn: "true"}, down: true},
+		{name: "paused-scale-out holds scale-ups", annotations: map[string]string{v1alpha1.AnnotationPausedScaleOut: "true"}, up: true},
+		{name: "both directions", annotations: map[string]string{v1alpha1.AnnotationPausedScaleIn: "true", v1alpha1.AnnotationPausedScaleOut: "true"}, up: true, down: true},
+		{name: "false pauses nothing", annotations: map[string]string{v1alpha1.AnnotationPaused: "false"}},
+		{name: "only true pauses", annotations: map[string]string{v1alpha1.AnnotationPaused: "True", v1alpha1.AnnotationPausedScaleIn: "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, down := v1alpha1.PausedDirections(tt.annotations)
+			if up != tt.up || down != tt.down {
+				t.Errorf("PausedDirections = up %t, down %t; want up %t, down %t", up, down, tt.up, tt.down)
 			}
 		})
 	}

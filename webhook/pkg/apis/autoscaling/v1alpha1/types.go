@@ -19,8 +19,10 @@ import (
 // +kubebuilder:printcolumn:name="MinPods",type=integer,JSONPath=`.spec.minReplicas`
 // +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.maxReplicas`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.currentReplicas`
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,description="Scale writes the target's replicas; DryRun only reports what it would set"
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`,priority=1,description="The replicas the scaler last asked for (in DryRun or paused: would set)"
 // +kubebuilder:printcolumn:name="LimitedBy",type=string,priority=1,JSONPath=`.status.lastDecision.limitedBy`,description="What set the last decision's replica count apart from memory's own (status.lastDecision.limitedBy)"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=`.spec.scaleTargetRef.name`
 type MemHpa struct {
 	metav1.TypeMeta `json:",inline"`
@@ -104,6 +106,17 @@ type MemHpaSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MaxContainerUtilizationPercentage *int32 `json:"maxContainerUtilizationPercentage,omitempty"`
+	// mode is Scale (the default: the scaler writes the target's replicas)
+	// or DryRun: the scaler measures, decides, keeps its stabilization
+	// history and reports what it would set (status.desiredReplicas,
+	// conditions, DryRunRescale events, metrics) but never writes the
+	// target's scale. A DryRun MemHpa may shadow a target that a
+	// HorizontalPodAutoscaler or another MemHpa scales; switching it to
+	// Scale is refused while one does.
+	// +kubebuilder:validation:Enum=Scale;DryRun
+	// +kubebuilder:default=Scale
+	// +optional
+	Mode ScalingMode `json:"mode,omitempty"`
 
 	// behavior configures scaling up and down separately, with exactly the
 	// meaning of the autoscaling/v2 HorizontalPodAutoscaler's behavior field.
@@ -112,6 +125,17 @@ type MemHpaSpec struct {
 	// +optional
 	Behavior *MemHpaBehavior `json:"behavior,omitempty"`
 }
+
+// ScalingMode says whether a MemHpa writes its target's scale.
+type ScalingMode string
+
+const (
+	// ScalingModeScale writes the target's scale (the default).
+	ScalingModeScale ScalingMode = "Scale"
+	// ScalingModeDryRun decides and reports, but never writes the target's
+	// scale.
+	ScalingModeDryRun ScalingMode = "DryRun"
+)
 
 // MemHpaBehavior is the autoscaling/v2 HorizontalPodAutoscalerBehavior with
 // the same JSON, so a manifest's behavior can be copied between an HPA and a

@@ -7,6 +7,9 @@ package validation
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -45,6 +48,7 @@ var (
 	validPolicyTypes = []autoscalingv2.HPAScalingPolicyType{
 		autoscalingv2.PercentScalingPolicy, autoscalingv2.PodsScalingPolicy,
 	}
+	validModes = []v1alpha1.ScalingMode{v1alpha1.ScalingModeScale, v1alpha1.ScalingModeDryRun}
 )
 
 // Validate checks a MemHpa as it is created.
@@ -128,7 +132,37 @@ func ValidateSpec(spec *v1alpha1.MemHpaSpec, fldPath *field.Path) field.ErrorLis
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("container"), spec.Container, msg))
 		}
 	}
+	// An unset mode is Scale (the defaulter's and the CRD's default).
+	if spec.Mode != "" && !oneOf(spec.Mode, validModes) {
+		allErrs = append(allErrs, field.NotSupported(fldPath.Child("mode"), spec.Mode, validModes))
+	}
 	return append(allErrs, ValidateBehavior(spec.Behavior, fldPath.Child("behavior"))...)
+}
+
+// pauseAnnotations are the annotations of ours that a user may set.
+var pauseAnnotations = []string{v1alpha1.AnnotationPaused, v1alpha1.AnnotationPausedScaleIn, v1alpha1.AnnotationPausedScaleOut}
+
+// AnnotationWarnings names the annotations under autoscaling.memhpa.io/ that
+// the scaler does not know, and the pause annotations whose value is neither
+// "true" nor "false" (read as not paused). They are warnings, not errors: an
+// annotation is metadata, and a typo must not block a kubectl apply.
+func AnnotationWarnings(annotations map[string]string) []string {
+	var warnings []string
+	for _, key := range slices.Sorted(maps.Keys(annotations)) {
+		if !strings.HasPrefix(key, v1alpha1.AnnotationPrefix) {
+			continue
+		}
+		value := annotations[key]
+		switch {
+		case !slices.Contains(pauseAnnotations, key):
+			warnings = append(warnings, fmt.Sprintf("metadata.annotations[%s]: unknown annotation, ignored; known: %s",
+				key, strings.Join(pauseAnnotations, ", ")))
+		case value != "true" && value != "false":
+			warnings = append(warnings, fmt.Sprintf(`metadata.annotations[%s]: %q is read as "false" (nothing paused); must be "true" or "false"`,
+				key, value))
+		}
+	}
+	return warnings
 }
 
 // ValidateScaleTargetRef checks the reference to the scaled workload. An empty

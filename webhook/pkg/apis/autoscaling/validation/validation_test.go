@@ -72,6 +72,14 @@ func TestValidate(t *testing.T) {
 				field.Invalid(spec.Child("minReplicas"), int32(0), "must be greater than or equal to 1"),
 				field.Invalid(spec.Child("maxReplicas"), int32(0), "must be greater than or equal to 1")}},
 
+		// mode
+		{name: "mode Scale", obj: memhpagen.MemHpa("web", memhpagen.WithMode(v1alpha1.ScalingModeScale))},
+		{name: "mode DryRun", obj: memhpagen.MemHpa("web", memhpagen.DryRun())},
+		{name: "mode unknown", obj: memhpagen.MemHpa("web", memhpagen.WithMode("Shadow")),
+			want: field.ErrorList{field.NotSupported(spec.Child("mode"), v1alpha1.ScalingMode("Shadow"), []v1alpha1.ScalingMode{"Scale", "DryRun"})}},
+		{name: "mode in the wrong case", obj: memhpagen.MemHpa("web", memhpagen.WithMode("dryrun")),
+			want: field.ErrorList{field.NotSupported(spec.Child("mode"), v1alpha1.ScalingMode("dryrun"), []v1alpha1.ScalingMode{"Scale", "DryRun"})}},
+
 		// target
 		{name: "target 0", obj: memhpagen.MemHpa("web", memhpagen.WithTarget(0)),
 			want: field.ErrorList{field.Invalid(spec.Child("targetUtilizationPercentage"), int32(0), "must be between 1 and 100, inclusive")}},
@@ -247,3 +255,31 @@ func assertErrors(t *testing.T, got, want field.ErrorList) {
 
 func ptr32(v int32) *int32 { return &v }
 func ptr64(v int64) *int64 { return &v }
+
+func TestAnnotationWarnings(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        []string
+	}{
+		{name: "none"},
+		{name: "other prefixes are not ours", annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "memhpa.io/paused": "yes"}},
+		{name: "each pause annotation with true or false", annotations: map[string]string{
+			v1alpha1.AnnotationPaused: "false", v1alpha1.AnnotationPausedScaleIn: "true", v1alpha1.AnnotationPausedScaleOut: "false"}},
+		{name: "a value that is neither true nor false", annotations: map[string]string{v1alpha1.AnnotationPaused: "True", v1alpha1.AnnotationPausedScaleIn: ""},
+			want: []string{
+				`metadata.annotations[autoscaling.memhpa.io/paused]: "True" is read as "false" (nothing paused); must be "true" or "false"`,
+				`metadata.annotations[autoscaling.memhpa.io/paused-scale-in]: "" is read as "false" (nothing paused); must be "true" or "false"`}},
+		{name: "an unknown annotation of ours", annotations: map[string]string{"autoscaling.memhpa.io/pause": "true"},
+			want: []string{"metadata.annotations[autoscaling.memhpa.io/pause]: unknown annotation, ignored; known: " +
+				"autoscaling.memhpa.io/paused, autoscaling.memhpa.io/paused-scale-in, autoscaling.memhpa.io/paused-scale-out"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := validation.AnnotationWarnings(tt.annotations)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("warnings:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
