@@ -46,7 +46,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 	if resp := triage(req); resp != nil {
 		return resp
 	}
-	obj, err := decodeMemHpa(req.Object.Raw, req)
+	obj, err := decodeMemHpa(req.Object, req)
 	if err != nil {
 		return badRequest(req.UID, "%v", err)
 	}
@@ -57,7 +57,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 	var errs field.ErrorList
 	crossChecks, ownerChecks := true, true
 	if req.Operation == admissionv1.Update {
-		old, err := decodeMemHpa(req.OldObject.Raw, req)
+		old, err := decodeMemHpa(req.OldObject, req)
 		if err != nil {
 			return badRequest(req.UID, "old object: %v", err)
 		}
@@ -99,7 +99,7 @@ func (v *validator) reviewSubresource(req *admissionv1.AdmissionRequest, obj *v1
 	if req.SubResource != "status" || req.Operation != admissionv1.Update {
 		return allow(req.UID)
 	}
-	old, err := decodeMemHpa(req.OldObject.Raw, req)
+	old, err := decodeMemHpa(req.OldObject, req)
 	if err != nil {
 		return allow(req.UID)
 	}

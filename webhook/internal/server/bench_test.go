@@ -67,7 +67,7 @@ func BenchmarkValidate(b *testing.B) {
 		name    string
 		handler http.Handler
 	}{
-		{"memhpa", &reviewHandler{name: "validate", reviewer: admission.NewValidator(lookup, 30*time.Second), metrics: newMetrics(),
+		{"memhpa", &reviewHandler{name: "validate", reviewer: admission.NewValidator(lookup, 30*time.Second), decode: admission.DecodeReviewObjects, metrics: newMetrics(),
 			limits: newReviewLimits(cfg.MaxInFlightReviews, cfg.MaxInFlightBodyBytes), maxTimeout: 30 * time.Second}},
 		{"canned", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
