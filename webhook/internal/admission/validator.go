@@ -61,7 +61,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		if err != nil {
 			return badRequest(req.UID, "old object: %v", err)
 		}
-		errs = validation.ValidateUpdate(obj, old)
+		errs = validation.ValidateUpdateWithoutMetadata(obj, old)
 		// An unchanged spec was judged when it was written; checking it
 		// against other objects again could block removing a finalizer.
 		crossChecks = validation.SpecChanged(obj, old)
@@ -70,7 +70,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		// down) must not block changing maxReplicas or the like.
 		ownerChecks = targetOf(obj) != targetOf(old)
 	} else {
-		errs = validation.Validate(obj)
+		errs = validation.ValidateWithoutMetadata(obj)
 	}
 	// A broken reference cannot be compared with other objects.
 	if hasErrorUnder(errs, field.NewPath("spec", "scaleTargetRef")) {
@@ -104,7 +104,7 @@ func (v *validator) reviewSubresource(req *admissionv1.AdmissionRequest, obj *v1
 		return allow(req.UID)
 	}
 	var warnings []string
-	for _, e := range validation.ValidateStatusUpdate(obj, old) {
+	for _, e := range validation.ValidateStatusUpdateWithoutMetadata(obj, old) {
 		warnings = append(warnings, e.Error())
 	}
 	return allow(req.UID, warnings...)
