@@ -1,10 +1,16 @@
 package admission
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 
 	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
 )
@@ -36,6 +42,11 @@ func TestDecodeReview(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			review, err := DecodeReview([]byte(tt.body))
+			// The validator's decoder fails as DecodeReview does, word for word.
+			objects, objectsErr := DecodeReviewObjects([]byte(tt.body))
+			if fmt.Sprint(objectsErr) != fmt.Sprint(err) || (objects == nil) != (review == nil) {
+				t.Errorf("DecodeReviewObjects = %v, %v; DecodeReview = %v, %v", objects != nil, objectsErr, review != nil, err)
+			}
 			if tt.wantErr == "" {
 				if err != nil || review == nil || review.Request.UID != testUID {
 					t.Fatalf("DecodeReview = %v, %v; want the review", review, err)
@@ -47,6 +58,80 @@ func TestDecodeReview(t *testing.T) {
 			}
 			if review != nil {
 				t.Errorf("DecodeReview returned a review with its error")
+			}
+		})
+	}
+}
+
+// DecodeReviewObjects hands the validator its objects as MemHpas decoded in
+// the review's pass, the same MemHpas the raw bytes decode to; a body whose
+// one pass fails is decoded as DecodeReview does, raw objects and all.
+func TestDecodeReviewObjects(t *testing.T) {
+	obj := memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithLabels(map[string]string{"app": "web"}))
+	old := memhpagen.MemHpa("web")
+	head := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"autoscaling.memhpa.io","version":"v1alpha1","kind":"MemHpa"},"operation":"CREATE",`
+	tests := []struct {
+		name string
+		body []byte
+		// wantObject, wantOld: decoded in one pass (nil: not there);
+		// wantRaw: left raw, the one pass having failed.
+		wantObject, wantOld *v1alpha1.MemHpa
+		wantRaw             bool
+	}{
+		{name: "create", body: reviewJSON(t, admissionv1.Create, obj, nil), wantObject: obj},
+		{name: "update", body: reviewJSON(t, admissionv1.Update, obj, old), wantObject: obj, wantOld: old},
+		{name: "delete", body: reviewJSON(t, admissionv1.Delete, nil, old), wantOld: old},
+		{name: "null objects", body: []byte(head + `"object":null,"oldObject":null}}`)},
+		{name: "an object that is not an object", body: []byte(head + `"object":"not an object"}}`), wantRaw: true},
+		{name: "a wrongly typed field", body: []byte(head + `"object":{"spec":{"maxReplicas":"three"}}}}`), wantRaw: true},
+		{name: "a wrongly typed field after the object", body: []byte(head + `"object":{},"dryRun":"yes"}}`), wantRaw: true},
+		{name: "another kind whose object is no MemHpa",
+			body: []byte(strings.Replace(head, `"group":"autoscaling.memhpa.io","version":"v1alpha1","kind":"MemHpa"`, `"group":"","version":"v1","kind":"Pod"`, 1) +
+				`"object":{"apiVersion":"v1","kind":"Pod","spec":{"minReplicas":[]}}}}`), wantRaw: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, rawErr := DecodeReview(tt.body)
+			got, err := DecodeReviewObjects(tt.body)
+			if rawErr != nil {
+				if fmt.Sprint(err) != rawErr.Error() {
+					t.Fatalf("DecodeReviewObjects error = %v, want DecodeReview's %v", err, rawErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("DecodeReviewObjects: %v", err)
+			}
+			if tt.wantRaw {
+				if !reflect.DeepEqual(got, raw) {
+					t.Fatalf("got %+v, want DecodeReview's %+v", got.Request, raw.Request)
+				}
+				return
+			}
+			for _, o := range []struct {
+				what string
+				ext  runtime.RawExtension
+				want *v1alpha1.MemHpa
+			}{{"object", got.Request.Object, tt.wantObject}, {"oldObject", got.Request.OldObject, tt.wantOld}} {
+				if len(o.ext.Raw) > 0 {
+					t.Errorf("%s left raw: %s", o.what, o.ext.Raw)
+				}
+				decoded, _ := o.ext.Object.(*v1alpha1.MemHpa)
+				if o.want == nil {
+					if o.ext.Object != nil {
+						t.Errorf("%s = %+v, want none", o.what, o.ext.Object)
+					}
+					continue
+				}
+				if decoded == nil || !apiequality.Semantic.DeepEqual(decoded, o.want) {
+					t.Errorf("%s = %#v, want %#v", o.what, o.ext.Object, o.want)
+				}
+			}
+			// The rest of the request is DecodeReview's.
+			want := raw.Request.DeepCopy()
+			want.Object, want.OldObject = got.Request.Object, got.Request.OldObject
+			if !reflect.DeepEqual(got.Request, want) {
+				t.Errorf("request = %+v, want %+v", got.Request, want)
 			}
 		})
 	}

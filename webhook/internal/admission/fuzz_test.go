@@ -1,7 +1,10 @@
 package admission
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
@@ -29,17 +33,33 @@ func FuzzAdmission(f *testing.F) {
 		reviewJSON(f, admissionv1.Update, memhpagen.MemHpa("web", rv, memhpagen.WithMax(3)), memhpagen.MemHpa("web", rv)),
 		reviewJSON(f, admissionv1.Update, memhpagen.MemHpa("web", rv), memhpagen.MemHpa("web", rv), subresource("status")),
 		reviewJSON(f, admissionv1.Delete, nil, memhpagen.MemHpa("web")),
+		reviewJSON(f, admissionv1.Create, `"not an object"`, nil),
+		reviewJSON(f, admissionv1.Update, `{"spec":{"maxReplicas":"three"}}`, memhpagen.MemHpa("web")),
+		reviewJSON(f, admissionv1.Update, memhpagen.MemHpa("web"), `[]`),
+		reviewJSON(f, admissionv1.Create, `{"spec":{"containers":[{"name":"app"}]}}`, nil, kind(corev1.SchemeGroupVersion.WithKind("Pod"))),
 	} {
 		f.Add(body)
 	}
 	defaulter := NewDefaulter()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		review, err := DecodeReview(body)
+		// The validator's decoder (objects in the review's pass) fails as
+		// DecodeReview does, and its requests get the same answers.
+		objects, objectsErr := DecodeReviewObjects(body)
+		if fmt.Sprint(objectsErr) != fmt.Sprint(err) {
+			t.Fatalf("DecodeReviewObjects error %v, DecodeReview's %v", objectsErr, err)
+		}
 		if err != nil {
 			return
 		}
 		req := review.Request
 		ctx := context.Background()
+		if !repeatsObjectKey(body) {
+			raw, one := NewValidator(fuzzLookup(), time.Second).Review(ctx, req), NewValidator(fuzzLookup(), time.Second).Review(ctx, objects.Request)
+			if !reflect.DeepEqual(raw, one) {
+				t.Fatalf("the validator answers the objects decoded with the review %+v, decoded from their bytes %+v", one, raw)
+			}
+		}
 
 		resp := defaulter.Review(ctx, req)
 		checkResponse(t, "defaulter", req, resp)
@@ -78,6 +98,51 @@ func FuzzAdmission(f *testing.F) {
 	})
 }
 
+// repeatsObjectKey tells whether the request of body (a JSON document) holds
+// its "object" or "oldObject" key more than once. There the decoders differ,
+// and need not agree: encoding/json merges a repeated object into the MemHpa
+// decoded so far, where a RawExtension keeps the last bytes (and a later null
+// keeps the earlier ones). The apiserver never repeats a key: it encodes the
+// review from a Go struct.
+func repeatsObjectKey(body []byte) bool {
+	type frame struct {
+		object, wantKey bool
+		key             string
+	}
+	var stack []frame
+	counts := map[string]int{}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
+				continue
+			}
+			stack = stack[:top]
+			top--
+		case string:
+			if top >= 0 && stack[top].wantKey {
+				stack[top].key, stack[top].wantKey = t, false
+				if top == 1 && stack[0].key == "request" {
+					counts[t]++
+				}
+				continue
+			}
+		}
+		// A value has ended: its object's next token is a key.
+		if top >= 0 && stack[top].object {
+			stack[top].wantKey = true
+		}
+	}
+	return counts["object"] > 1 || counts["oldObject"] > 1
+}
+
 func checkResponse(t *testing.T, who string, req *admissionv1.AdmissionRequest, resp *admissionv1.AdmissionResponse) {
 	t.Helper()
 	if resp == nil {
@@ -113,5 +178,20 @@ func fuzzLookup() *FakeLookup {
 		MemHpaItems: []v1alpha1.MemHpa{*memhpagen.MemHpa("other", memhpagen.WithRef("apps/v1", "Deployment", "api"))},
 		HPAItems:    []autoscalingv2.HorizontalPodAutoscaler{*memhpagen.HPA("db", "apps/v1", "StatefulSet", "db")},
 		Templates:   workload("web", memhpagen.PodTemplate(memhpagen.Container("app", "1Gi", ""), memhpagen.Container("proxy", "", ""))),
+	}
+}
+
+func TestRepeatsObjectKey(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"request":{"uid":"u","object":{"object":1,"a":[{"object":2}]},"oldObject":{}}}`:    false,
+		`{"request":{"object":{},"object":null}}`:                                            true,
+		`{"request":{"obj\u0065ct":{},"object":{}}}`:                                         true,
+		`{"request":{"object":{}},"request":{"object":{}}}`:                                  true,
+		`{"request":{"kind":{"kind":"x"},"oldObject":[1,{"oldObject":2}],"oldObject":null}}`: true,
+		`{"response":{"object":{},"object":{}}}`:                                             false,
+	} {
+		if got := repeatsObjectKey([]byte(body)); got != want {
+			t.Errorf("repeatsObjectKey(%s) = %v, want %v", body, got, want)
+		}
 	}
 }

@@ -81,12 +81,17 @@ func rawOf(t testing.TB, obj any) runtime.RawExtension {
 	return runtime.RawExtension{Raw: data}
 }
 
-// review decodes body as the server does and asks r.
+// review decodes body as the server does for r (the validator's objects in
+// the review's pass) and asks r.
 func review(t testing.TB, r Reviewer, body []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
-	rev, err := DecodeReview(body)
+	decode := DecodeReview
+	if _, ok := r.(*validator); ok {
+		decode = DecodeReviewObjects
+	}
+	rev, err := decode(body)
 	if err != nil {
-		t.Fatalf("DecodeReview: %v", err)
+		t.Fatalf("decode: %v", err)
 	}
 	_, ctx := ktesting.NewTestContext(t)
 	resp := r.Review(ctx, rev.Request)

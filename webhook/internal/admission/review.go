@@ -7,6 +7,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -55,16 +56,22 @@ func triage(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	return nil
 }
 
-// decodeMemHpa reads an object of the request. The request's namespace and
-// name fill the object's when it has none (a mutating webhook sees no name yet
-// when the object uses generateName).
-func decodeMemHpa(raw []byte, req *admissionv1.AdmissionRequest) (*v1alpha1.MemHpa, error) {
-	if len(raw) == 0 {
-		return nil, fmt.Errorf("the request carries no object")
-	}
+// decodeMemHpa reads an object of the request: the MemHpa DecodeReviewObjects
+// decoded, else its raw JSON. The request's namespace and name fill the
+// object's when it has none (a mutating webhook sees no name yet when the
+// object uses generateName).
+func decodeMemHpa(ext runtime.RawExtension, req *admissionv1.AdmissionRequest) (*v1alpha1.MemHpa, error) {
 	obj := &v1alpha1.MemHpa{}
-	if err := utiljson.Unmarshal(raw, obj); err != nil {
-		return nil, fmt.Errorf("the object is not a readable MemHpa: %w", err)
+	if decoded, ok := ext.Object.(*v1alpha1.MemHpa); ok && decoded != nil {
+		// A shallow copy: the names below must not change the caller's request.
+		*obj = *decoded
+	} else {
+		if len(ext.Raw) == 0 {
+			return nil, fmt.Errorf("the request carries no object")
+		}
+		if err := utiljson.Unmarshal(ext.Raw, obj); err != nil {
+			return nil, fmt.Errorf("the object is not a readable MemHpa: %w", err)
+		}
 	}
 	if obj.Namespace == "" {
 		obj.Namespace = req.Namespace

@@ -46,7 +46,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 	if resp := triage(req); resp != nil {
 		return resp
 	}
-	obj, err := decodeMemHpa(req.Object.Raw, req)
+	obj, err := decodeMemHpa(req.Object, req)
 	if err != nil {
 		return badRequest(req.UID, "%v", err)
 	}
@@ -57,11 +57,11 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 	var errs field.ErrorList
 	crossChecks, ownerChecks := true, true
 	if req.Operation == admissionv1.Update {
-		old, err := decodeMemHpa(req.OldObject.Raw, req)
+		old, err := decodeMemHpa(req.OldObject, req)
 		if err != nil {
 			return badRequest(req.UID, "old object: %v", err)
 		}
-		errs = validation.ValidateUpdate(obj, old)
+		errs = validation.ValidateUpdateWithoutMetadata(obj, old)
 		// An unchanged spec was judged when it was written; checking it
 		// against other objects again could block removing a finalizer.
 		crossChecks = validation.SpecChanged(obj, old)
@@ -71,7 +71,7 @@ func (v *validator) Review(ctx context.Context, req *admissionv1.AdmissionReques
 		// changing maxReplicas or the like.
 		ownerChecks = targetOf(obj) != targetOf(old) || (v1alpha1.IsDryRun(&old.Spec) && !v1alpha1.IsDryRun(&obj.Spec))
 	} else {
-		errs = validation.Validate(obj)
+		errs = validation.ValidateWithoutMetadata(obj)
 	}
 	// A broken reference cannot be compared with other objects.
 	if hasErrorUnder(errs, field.NewPath("spec", "scaleTargetRef")) {
@@ -100,12 +100,12 @@ func (v *validator) reviewSubresource(req *admissionv1.AdmissionRequest, obj *v1
 	if req.SubResource != "status" || req.Operation != admissionv1.Update {
 		return allow(req.UID)
 	}
-	old, err := decodeMemHpa(req.OldObject.Raw, req)
+	old, err := decodeMemHpa(req.OldObject, req)
 	if err != nil {
 		return allow(req.UID)
 	}
 	var warnings []string
-	for _, e := range validation.ValidateStatusUpdate(obj, old) {
+	for _, e := range validation.ValidateStatusUpdateWithoutMetadata(obj, old) {
 		warnings = append(warnings, e.Error())
 	}
 	return allow(req.UID, warnings...)

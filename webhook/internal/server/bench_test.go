@@ -60,13 +60,15 @@ func BenchmarkValidate(b *testing.B) {
 	if !lookup.WaitForSync(syncCtx) {
 		b.Fatal("caches did not sync")
 	}
+	cfg := DefaultConfig()
 	canned := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"4a1b3c5d-0000-4000-8000-000000000001","allowed":true}}`)
 
 	for _, bm := range []struct {
 		name    string
 		handler http.Handler
 	}{
-		{"memhpa", &reviewHandler{name: "validate", reviewer: admission.NewValidator(lookup, 30*time.Second), metrics: newMetrics(), maxTimeout: 30 * time.Second}},
+		{"memhpa", &reviewHandler{name: "validate", reviewer: admission.NewValidator(lookup, 30*time.Second), decode: admission.DecodeReviewObjects, metrics: newMetrics(),
+			limits: newReviewLimits(cfg.MaxInFlightReviews, cfg.MaxInFlightBodyBytes), maxTimeout: 30 * time.Second}},
 		{"canned", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(canned)

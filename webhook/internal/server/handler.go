@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
@@ -33,6 +34,10 @@ type reviewHandler struct {
 	// maxTimeout caps the apiserver's ?timeout= hint (the server's write
 	// timeout would cut a longer answer anyway).
 	maxTimeout time.Duration
+	// decode reads the body in the form reviewer reads: the defaulter wants
+	// the object's raw bytes (admission.DecodeReview), the validator MemHpas
+	// decoded in the same pass as the review (admission.DecodeReviewObjects).
+	decode func(body []byte) (*admissionv1.AdmissionReview, error)
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +89,7 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("read request body: %v", err))
 		return
 	}
-	review, err := admission.DecodeReview(body)
+	review, err := h.decode(body)
 	if err != nil {
 		fail(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
 		return

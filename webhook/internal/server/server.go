@@ -26,6 +26,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -215,9 +216,16 @@ func New(cfg Config, mutator, validator admission.Reviewer) *Server {
 	s.metrics.watchInFlight(limits.inFlight)
 	router := chi.NewRouter()
 	router.Use(recoverPanics)
-	for name, reviewer := range map[string]admission.Reviewer{"mutate": mutator, "validate": validator} {
-		router.Method(http.MethodPost, "/"+name, &reviewHandler{name: name, reviewer: reviewer, metrics: s.metrics,
-			limits: limits, maxTimeout: cfg.ReviewTimeout})
+	for _, path := range []struct {
+		name     string
+		reviewer admission.Reviewer
+		decode   func([]byte) (*admissionv1.AdmissionReview, error)
+	}{
+		{"mutate", mutator, admission.DecodeReview},
+		{"validate", validator, admission.DecodeReviewObjects},
+	} {
+		router.Method(http.MethodPost, "/"+path.name, &reviewHandler{name: path.name, reviewer: path.reviewer, decode: path.decode,
+			metrics: s.metrics, limits: limits, maxTimeout: cfg.ReviewTimeout})
 	}
 
 	tlsConfig := &tls.Config{

@@ -31,6 +31,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/memhpa/memhpa/webhook/internal/admission"
+	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/devcerts"
 )
 
@@ -242,6 +243,48 @@ func (ts *testServer) post(path, contentType string, body io.Reader) (*http.Resp
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	return resp, out, err
+}
+
+// /validate hands its Reviewer the request's MemHpas decoded in the review's
+// own pass, where /mutate keeps the object's bytes, against which the
+// defaulter computes its patch.
+func TestValidateDecodesTheObjectsWithTheReview(t *testing.T) {
+	var got sync.Map // path → *admissionv1.AdmissionRequest
+	record := func(path string) admission.Reviewer {
+		return reviewerFunc(func(_ context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+			got.Store(path, req)
+			return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+		})
+	}
+	handler := New(DefaultConfig(), record("/mutate"), record("/validate")).secure.Handler
+	body := bytes.Replace(reviewBody(t, "u1", admissionv1.Update), []byte(`"oldObject":null`),
+		[]byte(`"oldObject":{"apiVersion":"autoscaling.memhpa.io/v1alpha1","kind":"MemHpa","metadata":{"name":"web","resourceVersion":"7"}}`), 1)
+	if !bytes.Contains(body, []byte(`"resourceVersion":"7"`)) {
+		t.Fatalf("no old object in %s", body)
+	}
+	for _, path := range []string{"/mutate", "/validate"} {
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", path, rec.Code, rec.Body)
+		}
+	}
+	mutate, _ := got.Load("/mutate")
+	if r := mutate.(*admissionv1.AdmissionRequest); len(r.Object.Raw) == 0 || len(r.OldObject.Raw) == 0 {
+		t.Errorf("/mutate: objects not raw: %+v, %+v", r.Object, r.OldObject)
+	}
+	validate, _ := got.Load("/validate")
+	r := validate.(*admissionv1.AdmissionRequest)
+	for what, ext := range map[string]runtime.RawExtension{"object": r.Object, "oldObject": r.OldObject} {
+		if m, ok := ext.Object.(*v1alpha1.MemHpa); !ok || m.Name != "web" || len(ext.Raw) > 0 {
+			t.Errorf("/validate: %s = {Raw: %q, Object: %#v}, want a decoded MemHpa web and no bytes", what, ext.Raw, ext.Object)
+		}
+	}
+	if m, _ := r.OldObject.Object.(*v1alpha1.MemHpa); m != nil && m.ResourceVersion != "7" {
+		t.Errorf("/validate: oldObject resourceVersion %q, want 7", m.ResourceVersion)
+	}
 }
 
 func TestReviewAnswersWithTheRequestUID(t *testing.T) {

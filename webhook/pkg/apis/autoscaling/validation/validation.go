@@ -55,7 +55,17 @@ var (
 func Validate(obj *v1alpha1.MemHpa) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&obj.ObjectMeta, true,
 		apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	return append(allErrs, ValidateSpec(&obj.Spec, field.NewPath("spec"))...)
+	return append(allErrs, ValidateWithoutMetadata(obj)...)
+}
+
+// ValidateWithoutMetadata is Validate without the object metadata (name,
+// generateName, namespace, labels, annotations, owner references,
+// finalizers), for a validating webhook: the apiserver has validated the
+// metadata before it calls one (k8s.io/apiserver pkg/registry/rest,
+// BeforeCreate and BeforeUpdate, run before the validating admission), and
+// checking it again cost a review 8 % of its CPU (issue 15).
+func ValidateWithoutMetadata(obj *v1alpha1.MemHpa) field.ErrorList {
+	return ValidateSpec(&obj.Spec, field.NewPath("spec"))
 }
 
 // ValidateUpdate checks a change of a MemHpa's metadata and spec. A spec left
@@ -63,10 +73,16 @@ func Validate(obj *v1alpha1.MemHpa) field.ErrorList {
 // tightened can still have its labels or finalizers changed and be deleted.
 func ValidateUpdate(newObj, oldObj *v1alpha1.MemHpa) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&newObj.ObjectMeta, &oldObj.ObjectMeta, field.NewPath("metadata"))
-	if SpecChanged(newObj, oldObj) {
-		allErrs = append(allErrs, ValidateSpec(&newObj.Spec, field.NewPath("spec"))...)
+	return append(allErrs, ValidateUpdateWithoutMetadata(newObj, oldObj)...)
+}
+
+// ValidateUpdateWithoutMetadata is ValidateUpdate without the metadata, for a
+// validating webhook (see ValidateWithoutMetadata).
+func ValidateUpdateWithoutMetadata(newObj, oldObj *v1alpha1.MemHpa) field.ErrorList {
+	if !SpecChanged(newObj, oldObj) {
+		return nil
 	}
-	return allErrs
+	return ValidateSpec(&newObj.Spec, field.NewPath("spec"))
 }
 
 // SpecChanged tells whether an update changes the spec, so that it needs the
@@ -79,7 +95,13 @@ func SpecChanged(newObj, oldObj *v1alpha1.MemHpa) bool {
 // writes it.
 func ValidateStatusUpdate(newObj, oldObj *v1alpha1.MemHpa) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&newObj.ObjectMeta, &oldObj.ObjectMeta, field.NewPath("metadata"))
-	return append(allErrs, ValidateStatus(&newObj.Status, field.NewPath("status"))...)
+	return append(allErrs, ValidateStatusUpdateWithoutMetadata(newObj, oldObj)...)
+}
+
+// ValidateStatusUpdateWithoutMetadata is ValidateStatusUpdate without the
+// metadata, for a validating webhook (see ValidateWithoutMetadata).
+func ValidateStatusUpdateWithoutMetadata(newObj, _ *v1alpha1.MemHpa) field.ErrorList {
+	return ValidateStatus(&newObj.Status, field.NewPath("status"))
 }
 
 // ValidateSpec checks a MemHpa spec at fldPath.

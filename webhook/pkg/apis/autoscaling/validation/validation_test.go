@@ -182,6 +182,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assertErrors(t, validation.Validate(tt.obj), tt.want)
+			assertErrors(t, validation.ValidateWithoutMetadata(tt.obj), notUnder("metadata", tt.want))
 			// Validation judges an unset field as its default would be.
 			assertErrors(t, validation.Validate(memhpagen.Defaulted(tt.obj)), tt.want)
 		})
@@ -211,6 +212,7 @@ func TestValidateUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assertErrors(t, validation.ValidateUpdate(tt.new, tt.old), tt.want)
+			assertErrors(t, validation.ValidateUpdateWithoutMetadata(tt.new, tt.old), notUnder("metadata", tt.want))
 		})
 	}
 }
@@ -240,6 +242,7 @@ func TestValidateStatusUpdate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obj := memhpagen.MemHpa("web", memhpagen.WithResourceVersion("7"), memhpagen.WithStatus(tt.status))
 			assertErrors(t, validation.ValidateStatusUpdate(obj, old), tt.want)
+			assertErrors(t, validation.ValidateStatusUpdateWithoutMetadata(obj, old), notUnder("metadata", tt.want))
 		})
 	}
 }
@@ -282,4 +285,15 @@ func TestAnnotationWarnings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notUnder is errs without those at path or below it.
+func notUnder(path string, errs field.ErrorList) field.ErrorList {
+	var out field.ErrorList
+	for _, e := range errs {
+		if e.Field != path && !strings.HasPrefix(e.Field, path+".") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
