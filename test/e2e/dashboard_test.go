@@ -21,7 +21,14 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := newNamespace(t, "e2e-dashboard")
-	autoscaledApp(t, ns)
+	// The app of the fault tests, with a CPU target far above its use (1m of
+	// a 10m request against 1000 %), so that the CPU panel has its series
+	// while memory alone decides.
+	w := appWorkload(ns, appName, appReplicas, appLimit, appQuiet)
+	w.CPU = "1m"
+	mustApply(t, w.YAML())
+	mustApply(t, memHpaYAML(ns, appName, appMemHpaSpec(6, "selectPolicy: Disabled")+"\ncpuTargetUtilizationPercentage: 1000"))
+	mustKubectl(t, "rollout", "status", "deployment/"+appName, "-n", ns, "--timeout=120s")
 	const scaler = "scaler-dashboard"
 	startScalerFor(t, scaler)
 	const prom = "prometheus-dashboard"

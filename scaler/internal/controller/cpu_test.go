@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/memhpa/memhpa/scaler/internal/gen"
 	v1alpha1 "github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
@@ -56,6 +57,16 @@ func TestCPUScalesUpWhileMemoryIsLow(t *testing.T) {
 	want := "Normal SuccessfulRescale New size: 5; reason: cpu resource utilization (percentage of request) above target"
 	if ev := f.events(); !slices.Contains(ev, want) {
 		t.Errorf("events = %v, want %q", ev, want)
+	}
+	// The dashboard's CPU panel: utilization against target, per MemHpa.
+	l := `{memhpa="web",namespace="` + memhpagen.Namespace + `"}`
+	wantSeries := "# HELP memhpa_scaler_cpu_target_utilization_percent " + cpuTargetHelp + "\n# TYPE memhpa_scaler_cpu_target_utilization_percent gauge\n" +
+		"memhpa_scaler_cpu_target_utilization_percent" + l + " 60\n" +
+		"# HELP memhpa_scaler_cpu_utilization_percent " + cpuUtilizationHelp + "\n# TYPE memhpa_scaler_cpu_utilization_percent gauge\n" +
+		"memhpa_scaler_cpu_utilization_percent" + l + " 90\n"
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(wantSeries),
+		"memhpa_scaler_cpu_utilization_percent", "memhpa_scaler_cpu_target_utilization_percent"); err != nil {
+		t.Errorf("cpu series: %v", err)
 	}
 }
 

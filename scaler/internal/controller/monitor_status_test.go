@@ -21,7 +21,9 @@ func TestStatusMetrics(t *testing.T) {
 	f := newFixture(t, 3, []*v1alpha1.MemHpa{h}, pods(3)...)
 	f.use(1000, 1000, 1000)
 	names := []string{"memhpa_scaler_memory_utilization_percent", "memhpa_scaler_memory_target_utilization_percent",
-		"memhpa_scaler_current_replicas", "memhpa_scaler_rescales_total"}
+		"memhpa_scaler_current_replicas", "memhpa_scaler_rescales_total",
+		// Without a CPU target, no CPU series.
+		"memhpa_scaler_cpu_utilization_percent", "memhpa_scaler_cpu_target_utilization_percent"}
 	series := func(utilization, current, up string) string {
 		l := `{memhpa="web",namespace="` + memhpagen.Namespace + `"}`
 		out := "# HELP memhpa_scaler_current_replicas " + currentReplicasHelp + "\n# TYPE memhpa_scaler_current_replicas gauge\n" +

@@ -97,7 +97,9 @@ func (c *Controller) sync(ctx context.Context, key string) (err error) {
 	h.Status.CurrentCPUUtilizationPercentage = nil
 	target := v1alpha1.EffectiveTargetUtilizationPercentage(&h.Spec)
 	// The per-MemHpa series say what the status says, however sync returns.
-	defer func() { c.monitor.setStatus(h.Namespace, h.Name, &h.Status, target) }()
+	defer func() {
+		c.monitor.setStatus(h.Namespace, h.Name, &h.Status, target, h.Spec.CPUTargetUtilizationPercentage)
+	}()
 
 	sc, gr, err := c.getScale(ctx, h)
 	if err != nil {
