@@ -124,6 +124,7 @@ maxReplicas: 5`,
 				MinReplicas:                 ptr.To[int32](1),
 				MaxReplicas:                 5,
 				TargetUtilizationPercentage: ptr.To[int32](80),
+				Mode:                        v1alpha1.ScalingModeScale,
 			},
 		},
 		{
@@ -138,6 +139,7 @@ targetUtilizationPercentage: 60`,
 				MinReplicas:                 ptr.To[int32](2),
 				MaxReplicas:                 10,
 				TargetUtilizationPercentage: ptr.To[int32](60),
+				Mode:                        v1alpha1.ScalingModeScale,
 			},
 		},
 		{
@@ -155,6 +157,7 @@ behavior:
 				MinReplicas:                 ptr.To[int32](1),
 				MaxReplicas:                 4,
 				TargetUtilizationPercentage: ptr.To[int32](80),
+				Mode:                        v1alpha1.ScalingModeScale,
 				Behavior: &v1alpha1.MemHpaBehavior{
 					ScaleDown: &v1alpha1.MemHpaScalingRules{
 						StabilizationWindowSeconds: ptr.To[int32](60),
