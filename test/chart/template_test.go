@@ -46,7 +46,7 @@ type expectation struct {
 	leaseName      string
 	// leaseNames are the Leases the Role may update: leaseName alone
 	// without shards.
-	leaseNames []string
+	leaseNames     []string
 	pdb            bool
 	serviceMonitor bool
 	networkPolicy  bool
@@ -81,7 +81,6 @@ var expectations = map[string]expectation{
 	"full-values.yaml": {
 		replicas: 3, certManager: true, externalIssuer: "corp-ca", timeout: 10,
 		failurePolicy: admissionregistrationv1.Fail, leaderElection: true, leaseName: "memhpa-leader",
-		leaseNames: []string{"memhpa-leader-0", "memhpa-leader-1", "memhpa-leader-2"},
 		pdb: true, serviceMonitor: true, networkPolicy: true, clientCA: "apiserver-client-ca",
 		scale: map[string][]string{"apps": {"deployments", "statefulsets"}, "argoproj.io": {"rollouts"}},
 		scalerArgs: []string{"--prometheus-url=https://prometheus.monitoring.svc:9091",
@@ -89,6 +88,7 @@ var expectations = map[string]expectation{
 			"--prometheus-ca-file=/etc/prometheus-auth/ca.crt", "--prometheus-timeout=5s", "--tolerance=0.05",
 			`--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`, "--prometheus-max-response-bytes=33554432",
 			"--shards=3"},
+		leaseNames: []string{"memhpa-leader-0", "memhpa-leader-1", "memhpa-leader-2"},
 	},
 }
 
