@@ -64,6 +64,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"webhook URL over http", "webhook.url=http://127.0.0.1:8443", "url"},
 		{"webhook URL with a trailing slash", "webhook.url=https://127.0.0.1:8443/", "url"},
 		{"caBundle that is not base64", "webhook.caBundle=-----BEGIN", "caBundle"},
+		{"control: shards", "scaler.shards=4", ""},
+		{"no shard", "scaler.shards=0", "shards"},
+		{"more shards than the scaler takes", "scaler.shards=65", "shards"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

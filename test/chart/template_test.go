@@ -44,6 +44,9 @@ type expectation struct {
 	failurePolicy  admissionregistrationv1.FailurePolicyType
 	leaderElection bool
 	leaseName      string
+	// leaseNames are the Leases the Role may update: leaseName alone
+	// without shards.
+	leaseNames     []string
 	pdb            bool
 	serviceMonitor bool
 	networkPolicy  bool
@@ -83,7 +86,9 @@ var expectations = map[string]expectation{
 		scalerArgs: []string{"--prometheus-url=https://prometheus.monitoring.svc:9091",
 			"--prometheus-bearer-token-file=/etc/prometheus-auth/token",
 			"--prometheus-ca-file=/etc/prometheus-auth/ca.crt", "--prometheus-timeout=5s", "--tolerance=0.05",
-			`--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`, "--prometheus-max-response-bytes=33554432"},
+			`--memory-metric-selector=job="kubelet",metrics_path="/metrics/cadvisor"`, "--prometheus-max-response-bytes=33554432",
+			"--shards=3"},
+		leaseNames: []string{"memhpa-leader-0", "memhpa-leader-1", "memhpa-leader-2"},
 	},
 }
 
@@ -418,16 +423,20 @@ func checkRBAC(t *testing.T, r rendered, want expectation) {
 		}
 		rules = append(rules, role.Rules...)
 		var named bool
+		names := want.leaseNames
+		if names == nil {
+			names = []string{want.leaseName}
+		}
 		for _, rule := range role.Rules {
 			if !slices.Equal(rule.Resources, []string{"leases"}) {
 				t.Errorf("Role grants %v; want leases only", rule.Resources)
 			}
 			if slices.Contains(rule.Verbs, "update") {
-				named = slices.Equal(rule.ResourceNames, []string{want.leaseName})
+				named = slices.Equal(rule.ResourceNames, names)
 			}
 		}
 		if !named {
-			t.Errorf("lease update is not limited to %s", want.leaseName)
+			t.Errorf("lease update is not limited to %v", names)
 		}
 	} else if len(r.byKind("Role")) != 0 {
 		t.Error("a leader election Role without leader election")
@@ -907,5 +916,23 @@ func TestTemplateWebhookURL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Shards need leader election (they are Leases): the chart refuses the
+// pair instead of rendering a scaler that would not start; the default
+// value set renders no --shards, the scaler's arguments of before.
+func TestShardsNeedLeaderElection(t *testing.T) {
+	_, err := runHelm(t, templateArgs(t, "--set", "scaler.shards=2", "--set", "scaler.leaderElection.enabled=false")...)
+	if err == nil || !strings.Contains(err.Error(), "scaler.shards above 1 needs scaler.leaderElection.enabled") {
+		t.Fatalf("shards without leader election: %v, want the chart to refuse", err)
+	}
+	r := render(t)
+	for _, c := range into[appsv1.Deployment](t, r.one(t, "Deployment")).Spec.Template.Spec.Containers {
+		for _, a := range c.Args {
+			if strings.HasPrefix(a, "--shards") {
+				t.Errorf("the default values render %s", a)
+			}
+		}
 	}
 }

@@ -69,6 +69,20 @@ app.kubernetes.io/part-of: memhpa
 {{- define "memhpa.leaseName" -}}
 {{- default (printf "%s-scaler" (include "memhpa.fullname" .)) .Values.scaler.leaderElection.id }}
 {{- end }}
+{{- /* The Leases of the scaler: the one named memhpa.leaseName, or one a shard. */}}
+{{- define "memhpa.leaseNames" -}}
+{{- $name := include "memhpa.leaseName" . }}
+{{- $n := int .Values.scaler.shards }}
+{{- if le $n 1 }}
+{{- list $name | toJson }}
+{{- else }}
+{{- $names := list }}
+{{- range $i := until $n }}
+{{- $names = append $names (printf "%s-%d" $name $i) }}
+{{- end }}
+{{- $names | toJson }}
+{{- end }}
+{{- end }}
 {{- define "memhpa.leaderElectionRoleName" -}}
 {{ include "memhpa.fullname" . }}-leader-election
 {{- end }}

@@ -24,6 +24,11 @@ import (
 // --prometheus-timeout is not set and --sync-period is longer.
 const DefaultPrometheusTimeout = 10 * time.Second
 
+// MaxShards bounds --shards: every replica polls each Lease it does not hold
+// once a retry period, so 64 shards and 3 replicas are about 100 Lease
+// requests every 2 s.
+const MaxShards = 64
+
 // Options are the command line, exactly as docs/architecture.md lists it.
 // Validate reports what is wrong with them and changes nothing; Complete
 // turns them into a Config, deriving what the flags leave unset.
@@ -41,6 +46,7 @@ type Options struct {
 	leNamespace, leID                   string
 	leaseDuration, renewDeadline        time.Duration
 	retryPeriod                         time.Duration
+	shards                              int
 	healthPort                          int
 	tolerance                           float64
 	memoryMetric                        string
@@ -95,6 +101,9 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a non-leader waits after the last renewal before taking over.")
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing before giving up leadership.")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "How long to wait between attempts to acquire or renew the Lease.")
+	fs.IntVar(&o.shards, "shards", 1, fmt.Sprintf("Number of shards the MemHpas are split into by namespace, each with its own Lease "+
+		"(--leader-election-id-<i>; one shard: --leader-election-id itself), at most %d; every replica leads the shards it wins. "+
+		"Needs --leader-elect; change it with no scaler running (replicas of two counts would act on the same MemHpas).", MaxShards))
 	fs.IntVar(&o.healthPort, "health-port", 8082, "Port of /healthz, /readyz and /metrics.")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.1, "Default tolerance on the usage ratio before a MemHpa scales, in both directions.")
 	fs.StringVar(&o.memoryMetric, "memory-metric", "container_memory_working_set_bytes", "Prometheus series of a container's memory use, in bytes.")
@@ -171,6 +180,12 @@ func (o *Options) Validate() error {
 	if o.healthPort <= 0 || o.healthPort > 65535 {
 		bad("--health-port must be a port number, got %d", o.healthPort)
 	}
+	if o.shards < 1 || o.shards > MaxShards {
+		bad("--shards must be between 1 and %d, got %d", MaxShards, o.shards)
+	}
+	if o.shards > 1 && !o.leaderElect {
+		bad("--shards=%d needs --leader-elect: the shards are Leases", o.shards)
+	}
 	if o.leaderElect && !(o.leaseDuration > o.renewDeadline && float64(o.renewDeadline) > leaderelection.JitterFactor*float64(o.retryPeriod)) {
 		bad("leader election needs --leader-election-lease-duration (%v) > --leader-election-renew-deadline (%v) > %.1f × --leader-election-retry-period (%v)",
 			o.leaseDuration, o.renewDeadline, leaderelection.JitterFactor, o.retryPeriod)
@@ -220,6 +235,7 @@ func (o *Options) Complete() (Config, error) {
 		LeaderElection: LeaderElection{
 			Enabled: o.leaderElect, Namespace: o.leNamespace, Name: o.leID,
 			LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
+			Shards: o.shards,
 		},
 		HealthPort: o.healthPort,
 		Profiling:  o.profiling,
@@ -269,4 +285,7 @@ type LeaderElection struct {
 	// (resolved by Run, which reads the service account's namespace).
 	Namespace, Name                           string
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Shards is the number of shards, each with its Lease; 1: one Lease
+	// named Name, the scaler without shards.
+	Shards int
 }

@@ -100,6 +100,11 @@ func TestValidate(t *testing.T) {
 		{name: "health port", args: []string{"--health-port=70000"}, want: []string{"--health-port"}},
 		{name: "lease timings", args: []string{"--leader-election-lease-duration=5s", "--leader-election-renew-deadline=10s"}, want: []string{"leader election needs"}},
 		{name: "lease timings without leader election", args: []string{"--leader-elect=false", "--leader-election-lease-duration=1s"}},
+		{name: "shards", args: []string{"--shards=4"}},
+		{name: "no shard", args: []string{"--shards=0"}, want: []string{"--shards must be between 1 and 64"}},
+		{name: "too many shards", args: []string{"--shards=65"}, want: []string{"--shards must be between 1 and 64"}},
+		{name: "shards without leader election", args: []string{"--shards=2", "--leader-elect=false"}, want: []string{"--shards=2 needs --leader-elect"}},
+		{name: "one shard without leader election", args: []string{"--shards=1", "--leader-elect=false"}},
 		{name: "qps", args: []string{"--kube-api-qps=0"}, want: []string{"--kube-api-qps"}},
 		{name: "burst", args: []string{"--kube-api-burst=0"}, want: []string{"--kube-api-burst"}},
 		{name: "apiserver timeout", args: []string{"--kube-api-timeout=0s"}, want: []string{"--kube-api-timeout"}},
@@ -172,7 +177,7 @@ func TestCompleteDerivesThePrometheusTimeout(t *testing.T) {
 func TestCompleteCarriesEveryFlag(t *testing.T) {
 	cfg, err := parse(t, "--sync-period=20s", "--kubeconfig=/kc", "--kube-api-qps=7", "--kube-api-burst=9", "--kube-api-timeout=3s",
 		"--leader-election-namespace=ns", "--leader-election-id=lease", "--leader-election-lease-duration=20s",
-		"--leader-election-renew-deadline=15s", "--leader-election-retry-period=3s", "--health-port=9000", "--profiling",
+		"--leader-election-renew-deadline=15s", "--leader-election-retry-period=3s", "--shards=3", "--health-port=9000", "--profiling",
 		"--tolerance=0.2", "--downscale-stabilization=1m", "--memory-metric=m", "--prometheus-ca-file=/ca",
 		"--cpu-metric=c", "--cpu-rate-window=30s", "--cpu-initialization-period=2m", "--initial-readiness-delay=10s", "--oom-kill-window=2m")
 	if err != nil {
@@ -187,7 +192,7 @@ func TestCompleteCarriesEveryFlag(t *testing.T) {
 		Kubeconfig: "/kc",
 		KubeAPI:    KubeAPI{QPS: 7, Burst: 9, Timeout: 3 * time.Second},
 		LeaderElection: LeaderElection{Enabled: true, Namespace: "ns", Name: "lease",
-			LeaseDuration: 20 * time.Second, RenewDeadline: 15 * time.Second, RetryPeriod: 3 * time.Second},
+			LeaseDuration: 20 * time.Second, RenewDeadline: 15 * time.Second, RetryPeriod: 3 * time.Second, Shards: 3},
 		HealthPort: 9000,
 		Profiling:  true,
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/memhpa/memhpa/scaler/internal/health"
 	"github.com/memhpa/memhpa/scaler/internal/leader"
 	"github.com/memhpa/memhpa/scaler/internal/promsource"
+	"github.com/memhpa/memhpa/scaler/internal/shard"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned/scheme"
 	memhpainformers "github.com/memhpa/memhpa/webhook/pkg/generated/informers/externalversions"
@@ -124,6 +126,11 @@ func Run(ctx context.Context, c Config) error {
 			ReplicaSets:  appsFactory.Apps().V1().ReplicaSets(),
 		},
 	}
+	var shards *shard.Set
+	if c.LeaderElection.Enabled && c.LeaderElection.Shards > 1 {
+		shards = shard.NewSet(c.LeaderElection.Shards, c.LeaderElection.RetryPeriod, clock.RealClock{})
+		deps.Shards = shards
+	}
 	for _, change := range benchDeps {
 		change(&deps)
 	}
@@ -150,6 +157,12 @@ func Run(ctx context.Context, c Config) error {
 		// that is stuck.
 		electionHealth = leaderelection.NewLeaderHealthzAdaptor(c.LeaderElection.LeaseDuration)
 		live = append(live, electionHealth)
+	}
+	// With shards, the same for the lease of each (the first is electionHealth).
+	shardHealth := []*leaderelection.HealthzAdaptor{electionHealth}
+	for range c.LeaderElection.Shards - 1 {
+		shardHealth = append(shardHealth, leaderelection.NewLeaderHealthzAdaptor(c.LeaderElection.LeaseDuration))
+		live = append(live, shardHealth[len(shardHealth)-1])
 	}
 	srv := health.NewServer(health.Options{Port: c.HealthPort, Registry: reg, Ready: ready.Load, Live: live, Profiling: c.Profiling})
 	srvErr := make(chan error, 1)
@@ -205,10 +218,13 @@ func Run(ctx context.Context, c Config) error {
 		}
 	}()
 	lead := func(leadCtx context.Context) error { return ctrl.Run(leadCtx, stopCtx, workers) }
-	if !c.LeaderElection.Enabled {
+	switch {
+	case !c.LeaderElection.Enabled:
 		m.Leader.Set(1)
 		err = lead(context.WithoutCancel(ctx))
-	} else {
+	case shards != nil:
+		err = runSharded(stopCtx, c.LeaderElection, cfg, shards, shardHealth, m, ctrl)
+	default:
 		err = runElected(stopCtx, c.LeaderElection, cfg, electionHealth, m, lead)
 	}
 	stopWork()
@@ -232,9 +248,27 @@ func newClients(cfg *rest.Config) (*kubernetes.Clientset, *versioned.Clientset, 
 // returns leader.ErrLost, and main exits (kube-controller-manager's rule): the
 // kubelet starts the container again, clean.
 func runElected(ctx context.Context, le LeaderElection, cfg *rest.Config, hc *leaderelection.HealthzAdaptor, m *controller.Monitor, lead func(context.Context) error) error {
+	base, err := leaseConfig(le, cfg)
+	if err != nil {
+		return err
+	}
+	base.Name, base.Health = le.Name, hc
+	base.OnLeading = func(b bool) {
+		if b {
+			m.Leader.Set(1)
+		} else {
+			m.Leader.Set(0)
+		}
+	}
+	return leader.Run(ctx, base, lead)
+}
+
+// leaseConfig is the part of every Lease's election that flags and the
+// process give: namespace, identity, timings and client.
+func leaseConfig(le LeaderElection, cfg *rest.Config) (leader.Config, error) {
 	host, err := os.Hostname()
 	if err != nil {
-		return fmt.Errorf("get hostname for the leader identity: %w", err)
+		return leader.Config{}, fmt.Errorf("get hostname for the leader identity: %w", err)
 	}
 	ns := le.Namespace
 	if ns == "" {
@@ -244,20 +278,83 @@ func runElected(ctx context.Context, le LeaderElection, cfg *rest.Config, hc *le
 	leaseCfg.Timeout = leader.ClientTimeout(le.RenewDeadline)
 	leases, err := kubernetes.NewForConfig(rest.AddUserAgent(leaseCfg, "leader-election"))
 	if err != nil {
-		return fmt.Errorf("create leader election client: %w", err)
+		return leader.Config{}, fmt.Errorf("create leader election client: %w", err)
 	}
-	return leader.Run(ctx, leader.Config{
-		Namespace: ns, Name: le.Name, Identity: host + "_" + strconv.Itoa(os.Getpid()),
+	return leader.Config{
+		Namespace: ns, Identity: host + "_" + strconv.Itoa(os.Getpid()),
 		LeaseDuration: le.LeaseDuration, RenewDeadline: le.RenewDeadline, RetryPeriod: le.RetryPeriod,
-		Client: leases.CoordinationV1(), Health: hc,
-		OnLeading: func(b bool) {
+		Client: leases.CoordinationV1(),
+	}, nil
+}
+
+// runSharded runs the controller for the life of the process and campaigns
+// for the Lease of every shard at once; the controller reconciles the
+// MemHpas of the shards this process leads, each inside its shard's
+// leadership (controller.Deps.Shards). A lost shard's work stops at once,
+// what the process remembered of its MemHpas is dropped, and it campaigns
+// for the shard again; the process does not exit as it does with one Lease:
+// that would drop every other shard it leads too, and clean state for the
+// lost shard is had without a restart (Controller.Release, TakeOver).
+func runSharded(ctx context.Context, le LeaderElection, cfg *rest.Config, set *shard.Set, hcs []*leaderelection.HealthzAdaptor, m *controller.Monitor, ctrl *controller.Controller) error {
+	logger := klog.FromContext(ctx)
+	base, err := leaseConfig(le, cfg)
+	if err != nil {
+		return err
+	}
+	// A campaign that cannot run (a bad configuration) stops everything,
+	// gracefully.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	work := make(chan error, 1)
+	go func() { work <- ctrl.Run(context.WithoutCancel(ctx), ctx, workers) }()
+
+	var (
+		mu      sync.Mutex
+		leading = map[int]bool{}
+		wg      sync.WaitGroup
+		errs    = make([]error, set.N())
+	)
+	for i := range set.N() {
+		label := strconv.Itoa(i)
+		m.ShardLeader.WithLabelValues(label).Set(0)
+		in := func(ns string) bool { return shard.Of(ns, set.N()) == i }
+		lc := base
+		lc.Name, lc.Health, lc.Acquire = shard.LeaseName(le.Name, i, set.N()), hcs[i], set.Acquire(i)
+		lc.OnLeading = func(b bool) {
+			mu.Lock()
+			defer mu.Unlock()
 			if b {
-				m.Leader.Set(1)
+				leading[i] = true
+				m.ShardLeader.WithLabelValues(label).Set(1)
 			} else {
-				m.Leader.Set(0)
+				delete(leading, i)
+				m.ShardLeader.WithLabelValues(label).Set(0)
 			}
-		},
-	}, lead)
+			m.Leader.Set(float64(min(len(leading), 1)))
+		}
+		lead := func(leadCtx context.Context) error {
+			set.Lead(leadCtx, ctx, i, func() { ctrl.TakeOver(in) })
+			ctrl.Release(in)
+			return nil
+		}
+		wg.Go(func() {
+			for {
+				err := leader.Run(ctx, lc, lead)
+				set.Released(i)
+				if !errors.Is(err, leader.ErrLost) || ctx.Err() != nil {
+					if err != nil {
+						errs[i] = fmt.Errorf("shard %d: %w", i, err)
+						stop()
+					}
+					return
+				}
+				logger.Info("Lost the lease of a shard, campaigning again", "shard", i, "lease", klog.KRef(lc.Namespace, lc.Name))
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	return errors.Join(append(errs, <-work)...)
 }
 
 // podNamespace is the namespace of the service account, or kube-system.

@@ -78,6 +78,9 @@ type Controller struct {
 	scaleCaches map[schema.GroupResource]cachedScale
 	// podIndex finds pods by namespace and label (podsOf).
 	podIndex cache.Indexer
+	// shards, when set, admits only the MemHpas of the shards this process
+	// leads, each with its shard's leadership as context.
+	shards Shards
 
 	mu sync.Mutex
 	// state is what the controller remembers of each MemHpa between
@@ -128,6 +131,20 @@ type Deps struct {
 	// ReplicaSets from their caches; other kinds, and these when not cached,
 	// are read with a GET of /scale.
 	Workloads *WorkloadInformers
+
+	// Shards, when set, are the shards this process leads (internal/shard):
+	// a MemHpa is reconciled only while its namespace's shard is led, and
+	// with that shard's leadership as its context instead of Run's.
+	Shards Shards
+}
+
+// Shards says which namespaces this process leads (shard.Set is one).
+type Shards interface {
+	Leads(namespace string) bool
+	// Enter admits one reconcile in namespace's shard: its leadership
+	// context, and done to call when the reconcile is over; false when the
+	// shard is not led.
+	Enter(namespace string) (ctx context.Context, done func(), ok bool)
 }
 
 // New returns a controller; its informers must be started by the caller.
@@ -155,6 +172,7 @@ func New(d Deps, cfg Config) (*Controller, error) {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "memhpa"}),
 		synced: []cache.InformerSynced{d.MemHpas.Informer().HasSynced, d.Pods.Informer().HasSynced},
 		state:  map[string]memHpaState{},
+		shards: d.Shards,
 	}
 	if cfg.CPURateWindow == 0 {
 		c.config.CPURateWindow = DefaultCPURateWindow
@@ -197,7 +215,62 @@ func (c *Controller) enqueue(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
+	if ns, _, _ := cache.SplitMetaNamespaceKey(key); !c.leads(ns) {
+		return
+	}
 	c.queue.Add(key)
+}
+
+// leads reports whether this process reconciles the MemHpas of namespace
+// ns: always without shards.
+func (c *Controller) leads(ns string) bool {
+	return c.shards == nil || c.shards.Leads(ns)
+}
+
+// TakeOver starts on the MemHpas of the namespaces in (a shard just
+// acquired): what this process remembered of them is dropped, as a new
+// leader starts without it, and they are queued at once rather than at the
+// next resync.
+func (c *Controller) TakeOver(in func(namespace string) bool) {
+	for _, key := range c.keysIn(in) {
+		c.dropState(key)
+		c.queue.Add(key)
+	}
+}
+
+// Release drops what this process remembers of the MemHpas of the
+// namespaces in (a shard no longer led), their metric series included: the
+// replica that leads them now exports those.
+func (c *Controller) Release(in func(namespace string) bool) {
+	c.mu.Lock()
+	var keys []string
+	for key := range c.state {
+		if ns, _, _ := cache.SplitMetaNamespaceKey(key); in(ns) {
+			keys = append(keys, key)
+		}
+	}
+	c.mu.Unlock()
+	keys = append(keys, c.keysIn(in)...)
+	for _, key := range keys {
+		c.dropState(key)
+	}
+}
+
+// keysIn lists the keys of the cached MemHpas of the namespaces in.
+func (c *Controller) keysIn(in func(namespace string) bool) []string {
+	all, err := c.memhpas.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var keys []string
+	for _, h := range all {
+		if in(h.Namespace) {
+			if key, err := cache.MetaNamespaceKeyFunc(h); err == nil {
+				keys = append(keys, key)
+			}
+		}
+	}
+	return keys
 }
 
 func (c *Controller) forget(obj any) {
@@ -290,6 +363,9 @@ func (c *Controller) resync(ctx context.Context) {
 	keys := make([]string, 0, len(all))
 	live := make(map[string]types.UID, len(all))
 	for _, h := range all {
+		if !c.leads(h.Namespace) {
+			continue // another replica's shard: its state is dropped below
+		}
 		if key, err := cache.MetaNamespaceKeyFunc(h); err == nil {
 			keys = append(keys, key)
 			live[key] = h.UID
@@ -304,9 +380,9 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 }
 
-// processNextItem reconciles one queued MemHpa with ctx (the leadership).
-// Once loop is done it takes no new work: what is still queued is left for
-// the next leader.
+// processNextItem reconciles one queued MemHpa with ctx (the leadership, or
+// its shard's). Once loop is done it takes no new work: what is still queued
+// is left for the next leader.
 func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
@@ -315,6 +391,20 @@ func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 	defer c.queue.Done(key)
 	if loop.Err() != nil {
 		return false
+	}
+	if c.shards != nil {
+		ns, _, _ := cache.SplitMetaNamespaceKey(key)
+		shardCtx, done, ok := c.shards.Enter(ns)
+		if !ok {
+			// Another replica's shard (or one lost since it was queued).
+			c.queue.Forget(key)
+			if d, last := c.cycle.done(key, c.clock.Now()); last {
+				c.monitor.observeCycle(d)
+			}
+			return true
+		}
+		defer done()
+		ctx = shardCtx
 	}
 	err := c.sync(ctx, key)
 	if d, last := c.cycle.done(key, c.clock.Now()); last {
@@ -344,7 +434,7 @@ func (c *Controller) namespacesWhere(keep func(*v1alpha1.MemHpa) bool) []string 
 	}
 	var ns []string
 	for _, h := range all {
-		if keep(h) {
+		if keep(h) && c.leads(h.Namespace) {
 			ns = append(ns, h.Namespace)
 		}
 	}

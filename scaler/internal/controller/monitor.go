@@ -48,8 +48,12 @@ type Monitor struct {
 	// KubeRequests counts the scaler's apiserver requests; register it with
 	// client-go through RegisterClientMetrics.
 	KubeRequests *KubeRequests
-	// Leader is 1 while this process holds the lease.
+	// Leader is 1 while this process holds the lease (with shards: one of
+	// theirs at least).
 	Leader prometheus.Gauge
+	// ShardLeader is 1 for each shard whose lease this process holds, 0 for
+	// the others; it has no series without shards.
+	ShardLeader *prometheus.GaugeVec
 }
 
 // NewMonitor registers the metrics with reg.
@@ -99,8 +103,12 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 		}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "memhpa_scaler_leader",
-			Help: "1 while this scaler holds the leader-election lease, else 0.",
+			Help: "1 while this scaler holds the leader-election lease (with --shards above 1: the lease of one shard at least), else 0.",
 		}),
+		ShardLeader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "memhpa_scaler_shard_leader",
+			Help: "With --shards above 1: 1 for each shard whose lease this scaler holds, else 0.",
+		}, []string{"shard"}),
 		KubeRequests: &KubeRequests{
 			results: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "memhpa_scaler_kube_requests_total",
@@ -119,7 +127,7 @@ func NewMonitor(reg prometheus.Registerer) *Monitor {
 		},
 	}
 	reg.MustRegister(m.reconciliations, m.duration, m.queryDuration, m.queryFailures, m.desired, m.duplicates, m.memhpas,
-		m.cycleDuration, m.cycleOverruns, m.Leader,
+		m.cycleDuration, m.cycleOverruns, m.Leader, m.ShardLeader,
 		m.KubeRequests.results, m.KubeRequests.latency, m.KubeRequests.throttled)
 	reg.MustRegister(m.status.collectors()...)
 	m.initQueryFailures()

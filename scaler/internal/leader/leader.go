@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/tools/leaderelection"
@@ -42,6 +43,11 @@ type Config struct {
 	// OnLeading, when set, is told true when this process starts leading
 	// and false when it stops (a gauge).
 	OnLeading func(bool)
+	// Acquire, when set, makes every attempt to acquire the lease (not a
+	// renewal, nor the release): it calls try, which writes the Lease, and
+	// returns its error, or refuses with one of its own. Shards use it to
+	// let other replicas come first (internal/shard).
+	Acquire func(ctx context.Context, try func() error) error
 }
 
 // ClientTimeout is the request timeout a lease client should have: half the
@@ -62,10 +68,13 @@ func ClientTimeout(renewDeadline time.Duration) time.Duration {
 // ctx was still live, or lead's error.
 func Run(ctx context.Context, cfg Config, lead func(context.Context) error) error {
 	logger := klog.FromContext(ctx)
-	lock := &resourcelock.LeaseLock{
+	var lock resourcelock.Interface = &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: cfg.Namespace, Name: cfg.Name},
 		Client:     cfg.Client,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
+	}
+	if cfg.Acquire != nil {
+		lock = &gatedLock{Interface: lock, acquire: cfg.Acquire}
 	}
 	ref := klog.KRef(cfg.Namespace, cfg.Name)
 	// The elector runs on its own context: cancelling it releases the lease,
@@ -166,4 +175,56 @@ func Run(ctx context.Context, cfg Config, lead func(context.Context) error) erro
 		return ErrLost
 	}
 	return leadErr
+}
+
+// gatedLock passes the attempts to acquire a lease through acquire. An
+// attempt is a Create, or an Update that names this process as the holder
+// when the record last read named another (or none); renewals and the
+// release go straight through. Only the elector's goroutine uses it.
+type gatedLock struct {
+	resourcelock.Interface
+	acquire func(ctx context.Context, try func() error) error
+	// holder is the holder of the record as last read or written.
+	holder string
+}
+
+func (l *gatedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	r, raw, err := l.Interface.Get(ctx)
+	switch {
+	case err == nil:
+		l.holder = r.HolderIdentity
+	case apierrors.IsNotFound(err):
+		l.holder = ""
+	}
+	return r, raw, err
+}
+
+func (l *gatedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	return l.acquireWith(ctx, ler, l.Interface.Create)
+}
+
+func (l *gatedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	if ler.HolderIdentity != l.Identity() || l.holder == l.Identity() {
+		err := l.Interface.Update(ctx, ler)
+		if err == nil {
+			l.holder = ler.HolderIdentity
+		}
+		return err
+	}
+	return l.acquireWith(ctx, ler, l.Interface.Update)
+}
+
+// acquireWith writes ler through the gate. The gate may have waited, so the
+// record's times are those of the write.
+func (l *gatedLock) acquireWith(ctx context.Context, ler resourcelock.LeaderElectionRecord,
+	write func(context.Context, resourcelock.LeaderElectionRecord) error) error {
+	err := l.acquire(ctx, func() error {
+		now := metav1.Now()
+		ler.AcquireTime, ler.RenewTime = now, now
+		return write(ctx, ler)
+	})
+	if err == nil {
+		l.holder = ler.HolderIdentity
+	}
+	return err
 }

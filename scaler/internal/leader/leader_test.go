@@ -245,3 +245,41 @@ func TestClientTimeout(t *testing.T) {
 		}
 	}
 }
+
+// Acquire gates the acquisition only: renewals and the release go straight
+// to the Lease, however long the lease is held.
+func TestAcquireGatesOnlyTheAcquisition(t *testing.T) {
+	_, base := ktesting.NewTestContext(t)
+	ctx, stop := context.WithCancel(base)
+	kube := kubefake.NewClientset()
+	var gated atomic.Int32
+	cfg := testConfig(kube, "a")
+	cfg.Acquire = func(_ context.Context, try func() error) error {
+		gated.Add(1)
+		return try()
+	}
+	renewals := func() int {
+		n := 0
+		for _, a := range kube.Actions() {
+			if a.GetVerb() == "update" && a.GetResource().Resource == "leases" {
+				n++
+			}
+		}
+		return n
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, func(context.Context) error { <-ctx.Done(); return nil })
+	}()
+	waitFor(t, 5*time.Second, "three renewals", func() bool { return renewals() >= 3 })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := holder(t, kube); got != "" {
+		t.Errorf("holder after the release = %q, want none", got)
+	}
+	if n := gated.Load(); n != 1 {
+		t.Errorf("Acquire was called %d times, want once (the creation)", n)
+	}
+}
