@@ -169,10 +169,10 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 	}
 
 	var (
-		runs    []scaleRun
-		steps   []scaleStep
-		profile string
-		created int
+		runs     []scaleRun
+		steps    []scaleStep
+		profiles = map[int]string{} // by point: the comparison's and the largest
+		created  int
 	)
 	for _, n := range o.scalePoints {
 		start := time.Now()
@@ -195,13 +195,13 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 			// len(configs) runs.
 			order := append(slices.Clone(configs[i%len(configs):]), configs[:i%len(configs)]...)
 			for _, c := range order {
-				wantProfile := c.name == cfgProduct.name && n == o.scaleCompare && i == o.runs-1
+				wantProfile := c.name == cfgProduct.name && (n == o.scaleCompare || n == largest) && i == o.runs-1
 				r, prof, err := measureScaler(ctx, env, kube, c, n, o.scalePeriod, wantProfile)
 				if err != nil {
 					return fmt.Errorf("%d MemHpas, %s run %d: %w", n, c.name, i+1, err)
 				}
 				if prof != "" {
-					profile = prof
+					profiles[n] = prof
 				}
 				env.Logf("[bench] scale %d %s run %d: cycles %s, scaler CPU %s, queries %s, apiserver requests %s, /scale GETs %s per cycle",
 					n, c.name, i+1, durations(r.cycles), durations(r.cpu), floats2(r.queries), floats2(r.requests), floats2(r.gets))
@@ -209,7 +209,7 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 			}
 		}
 	}
-	p.add(scaleSection(runs, steps, o, profile))
+	p.add(scaleSection(runs, steps, o, profiles))
 	return nil
 }
 

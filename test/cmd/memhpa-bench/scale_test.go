@@ -169,8 +169,9 @@ func TestScaleSection(t *testing.T) {
 				"| 10,000 | 14,000 | 4.00 s (runs 4.00 s) | 3.00 s | 64 MiB | 0 | 1m30s for 9,000 (100 MemHpas/s) |",
 				"one leader's cycle fits a 30s sync period up to about **88,000 MemHpas**",
 				"**Missed by:** speed-up 2.0×, 3.0× short of 5×.",
+				"at 1,000 MemHpas over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\nPROFILE-1000\n```",
 			},
-			notWant: []string{"goal 0: **missed**", "apiserver requests per steady cycle (GET"},
+			notWant: []string{"goal 0: **missed**", "apiserver requests per steady cycle (GET", "faster than linearly", "PROFILE-10000"},
 		},
 		{
 			name:    "requests in a steady cycle: goal missed, and by how much",
@@ -180,10 +181,15 @@ func TestScaleSection(t *testing.T) {
 				"**Missed by:** 3 apiserver requests per steady cycle (GET 3), goal 0.",
 			},
 		},
+		{
+			name:    "a cycle 40× longer for 10× the MemHpas: superlinear, said so",
+			product: steadyRun(cfgProduct.name, 1000, 0.1, 1, 0, 0, 0.05),
+			want:    []string{"The cycle grew 40× for 10× the MemHpas, faster than linearly", "```\nPROFILE-10000\n```"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := scaleSection(append(slices.Clone(base), tt.product), steps, o, "")
+			got := scaleSection(append(slices.Clone(base), tt.product), steps, o, map[int]string{1000: "PROFILE-1000", 10000: "PROFILE-10000"})
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("section lacks %q; got:\n%s", w, got)

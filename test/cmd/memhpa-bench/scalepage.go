@@ -137,7 +137,7 @@ func thousands(n int) string {
 }
 
 // scaleSection writes section 2 of the page.
-func scaleSection(runs []scaleRun, steps []scaleStep, o options, profile string) string {
+func scaleSection(runs []scaleRun, steps []scaleStep, o options, profiles map[int]string) string {
 	f := scaleFigures{runs: runs}
 	n := o.scaleCompare
 	P, Q, G := cfgProduct.name, cfgPerMemHpa.name, cfgGetScale.name
@@ -229,6 +229,7 @@ func scaleSection(runs []scaleRun, steps []scaleStep, o options, profile string)
 			mib(f.once(P, st.memhpas, func(r scaleRun) float64 { return r.rss })), f.overruns(P, st.memhpas),
 			st.took.Round(time.Second), thousands(st.created), float64(st.created)/st.took.Seconds())
 	}
+	superlinear := false
 	if len(steps) >= 2 {
 		a, b := steps[len(steps)-2], steps[len(steps)-1]
 		x1, x2 := float64(a.memhpas), float64(b.memhpas)
@@ -250,12 +251,20 @@ func scaleSection(runs []scaleRun, steps []scaleStep, o options, profile string)
 				seconds(cpuSlope*1000), scaleLeaderPeriod, thousands(int(cpuAt/1000)*1000))
 		}
 		fmt.Fprintf(&s, "and its RSS by %s per 1,000. ", mib(rssSlope*1000))
+		if c1, c2 := f.med(P, a.memhpas, figCycles), f.med(P, b.memhpas, figCycles); c1 > 0 && c2/c1 > 1.5*x2/x1 {
+			fmt.Fprintf(&s, "The cycle grew %.0f× for %.0f× the MemHpas, faster than linearly: the line is an upper bound of the capacity, "+
+				"and the profile of the largest point below says what grows. ", c2/c1, x2/x1)
+			superlinear = true
+		}
 		fmt.Fprintf(&s, "Assumptions: cost grows linearly with MemHpas of one pod each beyond this range (the slope is that of the two largest points); "+
 			"the apiserver, etcd, Prometheus, kwok and the scaler share these %d cores as here; Prometheus answers the one "+
 			"batched query as fast per pod as here; nothing scales (a cycle that writes adds a scale and a status write per changed MemHpa).\n", runtime.NumCPU())
 	}
-	if len(missed) > 0 && profile != "" {
-		fmt.Fprintf(&s, "\nCPU profile of the batched scaler at %s MemHpas over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\n%s\n```\n", thousands(n), profile)
+	largest := o.scalePoints[len(o.scalePoints)-1]
+	for _, m := range []int{n, largest} {
+		if prof := profiles[m]; prof != "" && (m == n && len(missed) > 0 || m == largest && m != n && superlinear) {
+			fmt.Fprintf(&s, "\nCPU profile of the batched scaler at %s MemHpas over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\n%s\n```\n", thousands(m), prof)
+		}
 	}
 	return s.String()
 }
