@@ -23,6 +23,9 @@ PRODUCT_BINS := MEMHPA_WEBHOOK_BIN=$(CURDIR)/$(BIN_DIR)/webhook MEMHPA_SCALER_BI
 # run in make test and make test-unit as a second pass over these packages.
 BENCH_TAGS   := memhpabench
 BENCH_PKGS   := ./internal/app ./internal/controller ./internal/promsource ./internal/promquery
+# Flags of memhpa-bench, e.g. BENCH_FLAGS=-scale-points=100,1000 for a run
+# without the 10,000-MemHpa point (go run ./cmd/memhpa-bench -help lists them).
+BENCH_FLAGS  ?=
 
 # Targets of one area each (release: images, chart packaging) live beside this file.
 -include hack/make/*.mk
@@ -93,4 +96,4 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10 million executions:
 .PHONY: bench
 bench: tools build ## Measure memhpa against same-run baselines and write docs/performance.md (not part of make test)
 	MEMHPA_BUILD_TAGS=$(BENCH_TAGS) hack/build.sh scaler $(BIN_DIR)/scaler-bench
-	cd test && $(PRODUCT_BINS) MEMHPA_SCALER_BENCH_BIN=$(CURDIR)/$(BIN_DIR)/scaler-bench go run ./cmd/memhpa-bench
+	cd test && $(PRODUCT_BINS) MEMHPA_SCALER_BENCH_BIN=$(CURDIR)/$(BIN_DIR)/scaler-bench go run ./cmd/memhpa-bench $(BENCH_FLAGS)

@@ -10,7 +10,8 @@ import (
 )
 
 // benchTags are the build tags of the scaler of the scale section: its
-// per-MemHpa query mode, the baseline, is not in the product.
+// per-MemHpa query mode and its GET /scale mode, the baselines, are not in
+// the product.
 const benchTags = "memhpabench"
 
 // benchScalerBinary is the scaler with make bench's comparison mode:
@@ -32,8 +33,10 @@ func benchScalerBinary(ctx context.Context, root, dir string) (string, error) {
 	}
 	// A product scaler would refuse the flag only after the control plane is up.
 	help, _ := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
-	if !strings.Contains(string(help), "-prometheus-query-mode") {
-		return "", fmt.Errorf("%s has no --prometheus-query-mode: build it with MEMHPA_BUILD_TAGS=%s hack/build.sh scaler", bin, benchTags)
+	for _, f := range []string{"-prometheus-query-mode", "-scale-read-mode"} {
+		if !strings.Contains(string(help), f) {
+			return "", fmt.Errorf("%s has no -%s: build it with MEMHPA_BUILD_TAGS=%s hack/build.sh scaler", bin, f, benchTags)
+		}
 	}
 	return bin, nil
 }

@@ -25,6 +25,10 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "page to write (default <repo>/docs/performance.md)")
 	flag.StringVar(&o.sections, "sections", "webhook,scale,reaction,memory", "comma-separated sections to run")
 	flag.DurationVar(&o.scalePeriod, "scale-period", 15*time.Second, "--sync-period of the scaler in the scale section")
+	o.scalePoints = []int{100, 1000, 10000}
+	flag.Func("scale-points", "numbers of MemHpas the scale section measures, ascending (default 100,1000,10000; a smaller largest point makes a quick run)",
+		func(s string) (err error) { o.scalePoints, err = parseScalePoints(s); return err })
+	flag.IntVar(&o.scaleCompare, "scale-compare", 1000, "the point of -scale-points where the scale section also runs its baselines (per-MemHpa queries, GET /scale)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,6 +47,10 @@ type options struct {
 	sections string
 	// scalePeriod is the scaler's sync period in the scale section.
 	scalePeriod time.Duration
+	// scalePoints are the numbers of MemHpas of the scale section;
+	// scaleCompare is the one where it also runs the baselines.
+	scalePoints  []int
+	scaleCompare int
 }
 
 func (o options) want(s string) bool {

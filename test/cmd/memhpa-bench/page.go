@@ -28,7 +28,8 @@ func newPage(root string, o options) *page {
 	fmt.Fprintf(&b, "| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "| machine | %s |\n", machine())
 	fmt.Fprintf(&b, "| Go | %s |\n", runtime.Version())
-	fmt.Fprintf(&b, "| reproduce | `make bench` (runs=%d, webhook load %s × %d clients, scaler sync period %s at scale) |\n\n", o.runs, o.duration, o.clients, o.scalePeriod)
+	fmt.Fprintf(&b, "| reproduce | `make bench` (runs=%d, webhook load %s × %d clients, scaler sync period %s at scale, scale points %s) |\n\n",
+		o.runs, o.duration, o.clients, o.scalePeriod, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(o.scalePoints)), ","), "[]"))
 	fmt.Fprintf(&b, "Every figure is the median of %d runs. Each is compared with a baseline measured in the same command, "+
 		"alternating with it, so the ratios hold on a busy or shared machine where absolute numbers do not.\n", o.runs)
 	return &page{header: b.String()}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,45 +18,94 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/memhpa/memhpa/test/bench"
 	"github.com/memhpa/memhpa/test/harness"
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/pkg/generated/clientset/versioned"
 )
 
-// The scale of figure 2: 1,000 MemHpas over 5,000 pods in 10 namespaces, on
-// 10 fake nodes of 600 pods each.
+// The scale section: MemHpas over kwok pods in 10 namespaces on 10 fake
+// nodes. The Deployments up to the comparison point (-scale-compare, 1,000)
+// have scaleReplicas pods each, those beyond it one (the 10,000 point).
 const (
 	scaleNamespaces  = 10
-	scaleWorkloads   = 1000
 	scaleReplicas    = 5
 	scaleNodes       = 10
-	scaleNodePods    = 600
-	scaleCycles      = 3 // measured per run, after a first warm-up cycle
+	scaleNodePods    = 600 // at least, per node
+	scaleCycles      = 3   // measured per run, after a first warm-up cycle
 	scaleQueryMetric = "container_memory_working_set_bytes"
+	// scaleLeaderPeriod is the sync period for which one leader's capacity
+	// is stated: the scaler's default.
+	scaleLeaderPeriod = 30 * time.Second
+	// scaleReadsPerPeriod is how many times per sync period the bench reads
+	// the scaler's /metrics.
+	scaleReadsPerPeriod = 5
 )
 
-// The scaler's two query modes: the product's and the benchmark's baseline.
-const (
-	modeBatched   = "batched"
-	modePerMemHpa = "per-memhpa"
+// scaleConfig is one way of running the scaler: the product, or one of the
+// baselines of make bench's build.
+type scaleConfig struct {
+	name string
+	args []string
+}
+
+// The configurations of the scale section. Each baseline differs from the
+// product by one flag of the memhpabench build. (A configuration of several
+// scalers, shards, would be another entry run at the largest point.)
+var (
+	cfgProduct   = scaleConfig{name: "memhpa", args: []string{"--prometheus-query-mode=batched", "--scale-read-mode=cache"}}
+	cfgPerMemHpa = scaleConfig{name: "per-memhpa", args: []string{"--prometheus-query-mode=per-memhpa", "--scale-read-mode=cache"}}
+	cfgGetScale  = scaleConfig{name: "get-scale", args: []string{"--prometheus-query-mode=batched", "--scale-read-mode=get"}}
 )
 
 // scaleRun is what one scaler run measured over scaleCycles cycles.
 type scaleRun struct {
-	mode     string
+	config   string
+	memhpas  int
 	cycles   []float64 // seconds per cycle
 	queries  []float64 // Prometheus queries per cycle
-	requests []float64 // apiserver requests per cycle
+	requests []float64 // apiserver requests of the scaler per cycle
 	cpu      []float64 // scaler CPU seconds per cycle
+	gets     []float64 // GETs of /scale the apiserver served per cycle
+	prom     []promCost
+	rss      float64 // the scaler's resident bytes after the last cycle
 	verbs    map[string]float64
 	overruns float64
 }
 
-// benchScale measures one full cycle of the scaler over 1,000 MemHpas and
-// 5,000 kwok pods with real Prometheus, with its one batched query per cycle
-// and, as the baseline, with one query per MemHpa, alternating.
+// scaleStep is the creation of the workloads of one point.
+type scaleStep struct {
+	memhpas, pods, created int
+	took                   time.Duration
+}
+
+// scalePods is how many pods n MemHpas' Deployments have.
+func scalePods(n, compare int) int {
+	return scaleReplicas*min(n, compare) + max(0, n-compare)
+}
+
+// parseScalePoints parses -scale-points: ascending, distinct, positive.
+func parseScalePoints(s string) ([]int, error) {
+	var points []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q must be a positive number of MemHpas", f)
+		}
+		if len(points) > 0 && n <= points[len(points)-1] {
+			return nil, fmt.Errorf("%d must be larger than %d: points ascend", n, points[len(points)-1])
+		}
+		points = append(points, n)
+	}
+	return points, nil
+}
+
+// benchScale measures full cycles of the scaler at each point of
+// -scale-points; at the comparison point it alternates the product with the
+// per-MemHpa query baseline and the GET /scale baseline.
 func benchScale(ctx context.Context, o options, p *page) (err error) {
+	if !slices.Contains(o.scalePoints, o.scaleCompare) {
+		return fmt.Errorf("-scale-compare=%d must be one of -scale-points %v", o.scaleCompare, o.scalePoints)
+	}
 	dir, err := os.MkdirTemp("", "memhpa-bench-scale-")
 	if err != nil {
 		return err
@@ -82,12 +130,14 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 	if err := os.Setenv("MEMHPA_SCALER_BIN", bin); err != nil {
 		return err
 	}
+	largest := o.scalePoints[len(o.scalePoints)-1]
 	// The controller-manager's and scheduler's default 20 and 50 QPS would
-	// take minutes over 5,000 pods; every node keeps a loopback IP.
-	fast := []string{"--kube-api-qps=500", "--kube-api-burst=1000"}
+	// take minutes over thousands of pods; every node keeps a loopback IP.
+	fast := []string{"--kube-api-qps=1000", "--kube-api-burst=2000"}
 	env, err := harness.Start(ctx, harness.Options{
-		Dir: dir, Nodes: scaleNodes, NodePods: scaleNodePods, ScrapeInterval: 15 * time.Second,
-		ControllerManagerArgs: append(fast, "--concurrent-replicaset-syncs=20", "--concurrent-deployment-syncs=20"),
+		Dir: dir, Nodes: scaleNodes, ScrapeInterval: 15 * time.Second,
+		NodePods:              max(scaleNodePods, scalePods(largest, o.scaleCompare)*11/10/scaleNodes),
+		ControllerManagerArgs: append(fast, "--concurrent-replicaset-syncs=50", "--concurrent-deployment-syncs=50"),
 		SchedulerArgs:         fast,
 	})
 	if err != nil {
@@ -98,52 +148,11 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 			fmt.Fprintln(os.Stderr, "memhpa-bench: stop:", err)
 		}
 	}()
-	setupStart := time.Now()
-	if err := createScaleWorkloads(ctx, env); err != nil {
-		return err
-	}
-	if err := waitScaleSamples(ctx, env); err != nil {
-		return err
-	}
-	setup := time.Since(setupStart)
-
-	var runs []scaleRun
-	profile := ""
-	for i := range o.runs {
-		modes := []string{modeBatched, modePerMemHpa}
-		if i%2 == 1 {
-			slices.Reverse(modes)
-		}
-		for _, mode := range modes {
-			wantProfile := mode == modeBatched && i == o.runs-1
-			r, prof, err := measureScaler(ctx, env, mode, o.scalePeriod, wantProfile)
-			if err != nil {
-				return fmt.Errorf("%s run %d: %w", mode, i+1, err)
-			}
-			if prof != "" {
-				profile = prof
-			}
-			env.Logf("[bench] scale %s run %d: cycles %s s, queries %s, apiserver requests %s per cycle",
-				mode, i+1, floats2(r.cycles), floats2(r.queries), floats2(r.requests))
-			runs = append(runs, r)
-		}
-	}
-	p.add(scaleSection(runs, o, setup, profile))
-	return nil
-}
-
-func scaleNamespace(i int) string { return fmt.Sprintf("scale-%d", i) }
-
-// createScaleWorkloads creates the namespaces, 1,000 Deployments of 5
-// replicas with a 100Mi memory limit whose pods kwok reports at 60Mi, and a
-// MemHpa for each, with a 60 % target: at their target, so nothing scales
-// and every cycle after the first is the steady state (no writes).
-func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 	cfg, err := env.RESTConfig()
 	if err != nil {
 		return err
 	}
-	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.QPS, cfg.Burst = 2000, 4000
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -158,10 +167,71 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 			return fmt.Errorf("create namespace: %w", err)
 		}
 	}
-	env.Logf("[bench] Creating %d Deployments × %d replicas and %d MemHpas in %d namespaces", scaleWorkloads, scaleReplicas, scaleWorkloads, scaleNamespaces)
-	err = parallel(ctx, scaleWorkloads, 20, func(ctx context.Context, i int) error {
-		ns, name := scaleNamespace(i%scaleNamespaces), fmt.Sprintf("app-%03d", i/scaleNamespaces)
-		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, scaleWorkload(ns, name).Deployment(), metav1.CreateOptions{}); err != nil {
+
+	var (
+		runs     []scaleRun
+		steps    []scaleStep
+		profiles = map[int]string{} // by point: the comparison's and the largest
+		created  int
+	)
+	for _, n := range o.scalePoints {
+		start := time.Now()
+		if err := createScaleWorkloads(ctx, env, kube, client, created, n, o.scaleCompare); err != nil {
+			return err
+		}
+		if err := waitScaleSamples(ctx, env, scalePods(n, o.scaleCompare)); err != nil {
+			return err
+		}
+		steps = append(steps, scaleStep{memhpas: n, pods: scalePods(n, o.scaleCompare), created: n - created, took: time.Since(start)})
+		env.Logf("[bench] scale: %d MemHpas (%d new) ready in %s", n, n-created, time.Since(start).Round(time.Second))
+		created = n
+
+		configs := []scaleConfig{cfgProduct}
+		if n == o.scaleCompare {
+			configs = []scaleConfig{cfgProduct, cfgPerMemHpa, cfgGetScale}
+		}
+		for i := range o.runs {
+			// Each configuration takes each place in the order once in
+			// len(configs) runs.
+			order := append(slices.Clone(configs[i%len(configs):]), configs[:i%len(configs)]...)
+			for _, c := range order {
+				wantProfile := c.name == cfgProduct.name && (n == o.scaleCompare || n == largest) && i == o.runs-1
+				r, prof, err := measureScaler(ctx, env, kube, c, n, o.scalePeriod, wantProfile)
+				if err != nil {
+					return fmt.Errorf("%d MemHpas, %s run %d: %w", n, c.name, i+1, err)
+				}
+				if prof != "" {
+					profiles[n] = prof
+				}
+				env.Logf("[bench] scale %d %s run %d: cycles %s, scaler CPU %s, queries %s, apiserver requests %s, /scale GETs %s per cycle",
+					n, c.name, i+1, durations(r.cycles), durations(r.cpu), floats2(r.queries), floats2(r.requests), floats2(r.gets))
+				runs = append(runs, r)
+			}
+		}
+	}
+	p.add(scaleSection(runs, steps, o, profiles))
+	return nil
+}
+
+func scaleNamespace(i int) string { return fmt.Sprintf("scale-%d", i) }
+
+// createScaleWorkloads creates the Deployments from..to-1 (scaleReplicas
+// pods each below compare, one beyond), their pods reporting 60Mi of a
+// 100Mi limit, and a MemHpa for each with a 60 % target: at their target,
+// so nothing scales and every cycle after the first is the steady state (no
+// writes). It waits until every pod is ready.
+func createScaleWorkloads(ctx context.Context, env *harness.Env, kube kubernetes.Interface, client versioned.Interface, from, to, compare int) error {
+	env.Logf("[bench] Creating Deployments and MemHpas %d to %d in %d namespaces", from, to-1, scaleNamespaces)
+	// Why 64 workers: one create is a few milliseconds of apiserver and etcd
+	// time, and the round trip waits more than it works.
+	err := parallel(ctx, to-from, 64, func(ctx context.Context, j int) error {
+		i := from + j
+		ns, name := scaleNamespace(i%scaleNamespaces), fmt.Sprintf("app-%04d", i/scaleNamespaces)
+		replicas := int32(1)
+		if i < compare {
+			replicas = scaleReplicas
+		}
+		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, scaleWorkload(ns, name, replicas).Deployment(), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create Deployment %s/%s: %w", ns, name, err)
 		}
 		h := &v1alpha1.MemHpa{
@@ -179,10 +249,10 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	want := int32(scaleWorkloads * scaleReplicas)
+	want := int32(scalePods(to, compare))
 	// Minutes on a busy machine: the ReplicaSet controller, the scheduler
 	// and kwok share its cores. ReplicaSets' status is the freshest count.
-	err = harness.Poll(ctx, 30*time.Minute, 10*time.Second, func(ctx context.Context) (bool, error) {
+	err = harness.Poll(ctx, 60*time.Minute, 5*time.Second, func(ctx context.Context) (bool, error) {
 		list, err := kube.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err
@@ -200,17 +270,17 @@ func createScaleWorkloads(ctx context.Context, env *harness.Env) error {
 	return nil
 }
 
-// scaleWorkload is one of the scale bench's Deployments: scaleReplicas kwok
-// pods with a 100Mi memory limit, each reporting 60Mi.
-func scaleWorkload(ns, name string) harness.Workload {
-	return harness.Workload{Namespace: ns, Name: name, Replicas: scaleReplicas, Memory: "60Mi",
+// scaleWorkload is one of the scale bench's Deployments: kwok pods with a
+// 100Mi memory limit, each reporting 60Mi.
+func scaleWorkload(ns, name string, replicas int32) harness.Workload {
+	return harness.Workload{Namespace: ns, Name: name, Replicas: replicas, Memory: "60Mi",
 		Containers: []harness.WorkloadContainer{{Name: "app", MemoryLimit: "100Mi"}}}
 }
 
 // waitScaleSamples waits until Prometheus has a working set for every pod.
-func waitScaleSamples(ctx context.Context, env *harness.Env) error {
+func waitScaleSamples(ctx context.Context, env *harness.Env, pods int) error {
 	q := fmt.Sprintf(`count(sum by (namespace, pod) (%s{namespace=~"scale-.*", container!="", container!="POD"}))`, scaleQueryMetric)
-	want := float64(scaleWorkloads * scaleReplicas)
+	want := float64(pods)
 	err := harness.Poll(ctx, 5*time.Minute, 2*time.Second, func(ctx context.Context) (bool, error) {
 		s, err := env.PromQuery(ctx, q)
 		if err != nil || len(s) == 0 {
@@ -265,20 +335,21 @@ feed:
 	return first
 }
 
-// snapshot is what one read of the scaler's /metrics says.
-type snapshot struct {
-	cycles, cycleSeconds, queries, requests, cpu, overruns float64
-	verbs                                                  map[string]float64
+// scalePollInterval is how often measureScaler reads the scaler's /metrics:
+// scaleReadsPerPeriod times per sync period.
+func scalePollInterval(period time.Duration) time.Duration {
+	return max(period/scaleReadsPerPeriod, 100*time.Millisecond)
 }
 
-// measureScaler runs the scaler in one query mode and reads its /metrics
+// measureScaler runs the scaler in one configuration and reads its /metrics
 // until scaleCycles cycles after the first (warm-up) one have ended. The
 // per-cycle counts are the differences between two cycle ends, so they hold
-// everything the scaler did in one sync period. With profile, it also takes a
-// CPU profile over one sync period and returns its top functions.
-func measureScaler(ctx context.Context, env *harness.Env, mode string, period time.Duration, profile bool) (scaleRun, string, error) {
+// everything the scaler did in one sync period; at each cycle end it also
+// reads Prometheus's /metrics and the apiserver's. With profile, it also
+// takes a CPU profile over one sync period and returns its top functions.
+func measureScaler(ctx context.Context, env *harness.Env, kube kubernetes.Interface, c scaleConfig, memhpas int, period time.Duration, profile bool) (scaleRun, string, error) {
 	name := "scaler-scale"
-	args := []string{"--sync-period=" + period.String(), "--prometheus-query-mode=" + mode}
+	args := append([]string{"--sync-period=" + period.String()}, c.args...)
 	if profile {
 		args = append(args, "--profiling")
 	}
@@ -287,33 +358,56 @@ func measureScaler(ctx context.Context, env *harness.Env, mode string, period ti
 	}
 	defer func() { _ = env.StopComponent(context.Background(), harness.Component(name)) }()
 	base := env.ScalerHealthURL(name)
-	r := scaleRun{mode: mode, verbs: map[string]float64{}}
-	var prev *snapshot
-	var first snapshot
-	err := harness.Poll(ctx, time.Duration(scaleCycles+3)*period+3*time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	r := scaleRun{config: c.name, memhpas: memhpas, verbs: map[string]float64{}}
+	var (
+		prev, first *snapshot
+		prevProm    promCost
+		prevGets    float64
+	)
+	// Why the allowance per MemHpa: the first cycle writes every status and
+	// a cycle at 10,000 MemHpas takes tens of seconds.
+	timeout := time.Duration(scaleCycles+3)*period + 3*time.Minute + time.Duration(memhpas)*20*time.Millisecond
+	// Why a fifth of the period: each read of /metrics costs the scaler CPU
+	// that grows with its MemHpas' series, and the reads are in its CPU per
+	// cycle; between two cycles it idles, so a late read loses nothing.
+	err := harness.Poll(ctx, timeout, scalePollInterval(period), func(ctx context.Context) (bool, error) {
 		s, err := scrape(ctx, base+"/metrics")
-		if err != nil || s.cycles == 0 {
+		if err != nil || s.cycles == 0 || (prev != nil && s.cycles == prev.cycles) {
+			return false, err
+		}
+		// A cycle has ended: the scaler idles until the next resync, so
+		// Prometheus's and the apiserver's counters read now hold all of
+		// that cycle's work.
+		pc, err := scrapeProm(ctx, env.PrometheusURL)
+		if err != nil {
+			return false, err
+		}
+		gets, err := scrapeScaleGETs(ctx, kube)
+		if err != nil {
 			return false, err
 		}
 		if prev == nil {
-			prev, first = &s, s
+			prev, first, prevProm, prevGets = &s, &s, pc, gets
 			return false, nil
 		}
-		if n := s.cycles - prev.cycles; n > 0 {
-			r.cycles = append(r.cycles, (s.cycleSeconds-prev.cycleSeconds)/n)
-			r.queries = append(r.queries, (s.queries-prev.queries)/n)
-			r.requests = append(r.requests, (s.requests-prev.requests)/n)
-			r.cpu = append(r.cpu, (s.cpu-prev.cpu)/n)
-			prev = &s
-		}
+		n := s.cycles - prev.cycles
+		r.cycles = append(r.cycles, (s.cycleSeconds-prev.cycleSeconds)/n)
+		r.queries = append(r.queries, (s.queries-prev.queries)/n)
+		r.requests = append(r.requests, (s.requests-prev.requests)/n)
+		r.cpu = append(r.cpu, (s.cpu-prev.cpu)/n)
+		r.gets = append(r.gets, (gets-prevGets)/n)
+		d := pc.minus(prevProm)
+		r.prom = append(r.prom, promCost{engine: d.engine / n, inner: d.inner / n, api: d.api / n, cpu: d.cpu / n})
+		prev, prevProm, prevGets = &s, pc, gets
 		if len(r.cycles) < scaleCycles {
 			return false, nil
 		}
-		n := s.cycles - first.cycles
+		all := s.cycles - first.cycles
 		for v, c := range s.verbs {
-			r.verbs[v] = (c - first.verbs[v]) / n
+			r.verbs[v] = (c - first.verbs[v]) / all
 		}
 		r.overruns = s.overruns - first.overruns
+		r.rss = s.rss
 		return true, nil
 	})
 	if err != nil {
@@ -327,70 +421,6 @@ func measureScaler(ctx context.Context, env *harness.Env, mode string, period ti
 		top = "profile failed: " + err.Error()
 	}
 	return r, top, nil
-}
-
-// scrape reads the figures of a snapshot from a Prometheus text page.
-func scrape(ctx context.Context, url string) (snapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return snapshot{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return snapshot{}, err
-	}
-	defer resp.Body.Close()
-	s := snapshot{verbs: map[string]float64{}}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		series := line[:i]
-		metric, labels, _ := strings.Cut(series, "{")
-		switch metric {
-		case "memhpa_scaler_cycle_duration_seconds_count":
-			s.cycles = v
-		case "memhpa_scaler_cycle_duration_seconds_sum":
-			s.cycleSeconds = v
-		case "memhpa_scaler_cycle_overruns_total":
-			s.overruns = v
-		case "memhpa_scaler_prometheus_query_duration_seconds_count":
-			s.queries += v
-		case "process_cpu_seconds_total":
-			s.cpu = v
-		case "memhpa_scaler_kube_requests_total":
-			s.requests += v
-			s.verbs[label(labels, "verb")] += v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return snapshot{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return snapshot{}, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return s, nil
-}
-
-// label returns one label's value from `a="x",b="y"}`.
-func label(labels, name string) string {
-	for _, kv := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }
 
 // cpuProfile takes a CPU profile of the scaler over one sync period (so it
@@ -433,90 +463,4 @@ func cpuProfile(ctx context.Context, base string, period time.Duration) (string,
 		return "", fmt.Errorf("go tool pprof: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-// scaleSection writes section 2 of the page.
-func scaleSection(runs []scaleRun, o options, setup time.Duration, profile string) string {
-	pick := func(mode string, f func(scaleRun) []float64) (med float64, perRun []float64) {
-		for _, r := range runs {
-			if r.mode == mode {
-				perRun = append(perRun, bench.Median(f(r)))
-			}
-		}
-		return bench.Median(perRun), perRun
-	}
-	cycles := func(r scaleRun) []float64 { return r.cycles }
-	queries := func(r scaleRun) []float64 { return r.queries }
-	requests := func(r scaleRun) []float64 { return r.requests }
-	cpu := func(r scaleRun) []float64 { return r.cpu }
-	bc, bcRuns := pick(modeBatched, cycles)
-	pc, pcRuns := pick(modePerMemHpa, cycles)
-	bq, _ := pick(modeBatched, queries)
-	pq, _ := pick(modePerMemHpa, queries)
-	br, _ := pick(modeBatched, requests)
-	pr, _ := pick(modePerMemHpa, requests)
-	bcpu, _ := pick(modeBatched, cpu)
-	pcpu, _ := pick(modePerMemHpa, cpu)
-	ratio := pc / bc
-	overruns := map[string]float64{}
-	verbs := map[string]map[string][]float64{modeBatched: {}, modePerMemHpa: {}}
-	for _, r := range runs {
-		overruns[r.mode] += r.overruns
-		for v, n := range r.verbs {
-			verbs[r.mode][v] = append(verbs[r.mode][v], n)
-		}
-	}
-	byVerb := func(mode string) string {
-		var parts []string
-		for v, ns := range verbs[mode] {
-			if m := bench.Median(ns); m >= 0.5 {
-				parts = append(parts, fmt.Sprintf("%s %.0f", v, m))
-			}
-		}
-		slices.Sort(parts)
-		return strings.Join(parts, ", ")
-	}
-	met := bc <= 2 && ratio >= 5 && bq <= scaleNamespaces
-
-	var s strings.Builder
-	fmt.Fprintf(&s, "## 2. Scaler at scale: one full cycle over 1,000 MemHpas\n\n")
-	fmt.Fprintf(&s, "The local control plane with real Prometheus, %d kwok nodes (loopback IPs), %d Deployments × %d replicas "+
-		"(%d pods, 100Mi memory limit, kwok reports 60Mi each) in %d namespaces, and a MemHpa for each Deployment at its "+
-		"60 %% target, so nothing scales and a cycle is the steady state: read every target's /scale, query, decide, write nothing. "+
-		"The scaler runs as its real binary with `--sync-period=%s` and its default client limits; a cycle is "+
-		"`memhpa_scaler_cycle_duration_seconds`, from the resync that queues every MemHpa until the last of them is reconciled; "+
-		"queries and apiserver requests are the differences of the scaler's own counters between two cycle ends "+
-		"(everything it did in one sync period). Each run reads %d cycles after a first, warm-up one. Both modes run one binary, "+
-		"the scaler built with the `memhpabench` tag; baseline: `--prometheus-query-mode=per-memhpa`, one query per MemHpa for its own pods "+
-		"(a flag and code of that build only, not of the product), run alternately.\n\n",
-		scaleNodes, scaleWorkloads, scaleReplicas, scaleWorkloads*scaleReplicas, scaleNamespaces, o.scalePeriod, scaleCycles)
-	fmt.Fprintf(&s, "| figure | batched (memhpa) | per-MemHpa (baseline) | ratio / goal |\n|---|---|---|---|\n")
-	fmt.Fprintf(&s, "| full cycle (median) | %.2f s | %.2f s | goal ≤ 2 s: %s |\n", bc, pc, verdict(bc <= 2))
-	fmt.Fprintf(&s, "| speed-up of batched over per-MemHpa | | | %.1f×; goal ≥ 5×: %s |\n", ratio, verdict(ratio >= 5))
-	fmt.Fprintf(&s, "| Prometheus queries per cycle | %.0f | %.0f | goal one (or one per namespace): %s |\n", bq, pq, verdict(bq <= scaleNamespaces))
-	fmt.Fprintf(&s, "| apiserver requests per cycle | %.0f (%s) | %.0f (%s) | |\n", br, byVerb(modeBatched), pr, byVerb(modePerMemHpa))
-	fmt.Fprintf(&s, "| scaler CPU per cycle | %.2f s | %.2f s | |\n\n", bcpu, pcpu)
-	fmt.Fprintf(&s, "Per run (cycle, s): batched %s; per-MemHpa %s. Cycles longer than the sync period (overruns): batched %.0f, per-MemHpa %.0f. "+
-		"Creating the workloads and waiting for every pod's sample took %s.\n",
-		floats2(bcRuns), floats2(pcRuns), overruns[modeBatched], overruns[modePerMemHpa], setup.Round(time.Second))
-	if !met {
-		var missed []string
-		if bc > 2 {
-			missed = append(missed, fmt.Sprintf("cycle %.2f s, %.2f s over 2 s (%.1f× the goal)", bc, bc-2, bc/2))
-		}
-		if ratio < 5 {
-			missed = append(missed, fmt.Sprintf("speed-up %.1f×, %.1f× short of 5×", ratio, 5-ratio))
-		}
-		if bq > scaleNamespaces {
-			missed = append(missed, fmt.Sprintf("%.0f queries per cycle, more than one per namespace", bq))
-		}
-		fmt.Fprintf(&s, "\n**Missed by:** %s. Both modes make the same %.0f apiserver requests per cycle (a GET of each target's /scale, "+
-			"as the HPA does) and walk the same pod lister; against a local Prometheus holding only these %d pods, a per-MemHpa "+
-			"query costs a few milliseconds, so one query instead of %.0f saves Prometheus's work far more than the scaler's cycle time.\n",
-			strings.Join(missed, "; "), br, scaleWorkloads*scaleReplicas, pq)
-	}
-	if !met && profile != "" {
-		fmt.Fprintf(&s, "\nCPU profile of the batched scaler over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\n%s\n```\n", profile)
-	}
-	return s.String()
 }
