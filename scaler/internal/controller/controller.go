@@ -78,6 +78,10 @@ type Controller struct {
 	scaleCaches map[schema.GroupResource]cachedScale
 	// podIndex finds pods by namespace and label (podsOf).
 	podIndex cache.Indexer
+	// memhpaIndex finds MemHpas by target, selectors those whose selector
+	// may match a pod (otherAutoscalers).
+	memhpaIndex cache.Indexer
+	selectors   *selectorIndex
 	// shards, when set, admits only the MemHpas of the shards this process
 	// leads, each with its shard's leadership as context.
 	shards Shards
@@ -183,6 +187,11 @@ func New(d Deps, cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("add the pod label index: %w", err)
 	}
 	c.podIndex = d.Pods.Informer().GetIndexer()
+	if err := d.MemHpas.Informer().AddIndexers(cache.Indexers{memhpaTargetIndex: indexMemHpaTargets}); err != nil {
+		return nil, fmt.Errorf("add the MemHpa target index: %w", err)
+	}
+	c.memhpaIndex = d.MemHpas.Informer().GetIndexer()
+	c.selectors = newSelectorIndex()
 	if d.HPAs != nil {
 		c.hpas = d.HPAs.Lister()
 		c.synced = append(c.synced, d.HPAs.Informer().HasSynced)
@@ -288,6 +297,7 @@ func (c *Controller) dropState(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.state, key)
+	c.selectors.remove(key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	c.monitor.dropMemHpa(ns, name)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -393,6 +394,8 @@ func (c *Controller) setHistory(key string, uid types.UID, h calc.History) {
 
 func (c *Controller) setSelector(key string, uid types.UID, sel labels.Selector) {
 	c.update(key, uid, func(st *memHpaState) { st.selector = sel })
+	ns, _, _ := cache.SplitMetaNamespaceKey(key)
+	c.selectors.set(key, ns, sel)
 }
 
 func (c *Controller) noteConflict(key string, uid types.UID) int {
@@ -507,16 +510,22 @@ func (c *Controller) otherAutoscalers(h *v1alpha1.MemHpa, pods []*corev1.Pod) []
 		return nil
 	}
 	mine := targetOf(h.Spec.ScaleTargetRef)
-	var out []string
-	others, _ := c.memhpas.MemHpas(h.Namespace).List(labels.Everything())
-	for _, o := range others {
-		if o.Name == h.Name || v1alpha1.IsDryRun(&o.Spec) {
-			continue
-		}
-		if targetOf(o.Spec.ScaleTargetRef) == mine || c.selectsAny(o, pods) {
-			out = append(out, "MemHpa/"+o.Name)
+	claimed := map[string]bool{}
+	claim := func(o *v1alpha1.MemHpa) {
+		if o != nil && o.Name != h.Name && !v1alpha1.IsDryRun(&o.Spec) {
+			claimed["MemHpa/"+o.Name] = true
 		}
 	}
+	// Through indexes, not by trying every MemHpa of the namespace.
+	for _, o := range c.memhpasOnTarget(h.Namespace, mine) {
+		claim(o)
+	}
+	for _, key := range c.selectors.candidates(h.Namespace, pods) {
+		if o := c.memhpaByKey(key); o != nil && c.selectsAny(o, pods) {
+			claim(o)
+		}
+	}
+	out := slices.Collect(maps.Keys(claimed))
 	if c.hpas != nil {
 		hpas, _ := c.hpas.HorizontalPodAutoscalers(h.Namespace).List(labels.Everything())
 		for _, a := range hpas {
