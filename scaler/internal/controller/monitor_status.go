@@ -99,7 +99,8 @@ func (s *statusMetrics) delete(ns, name string) {
 	s.cpu.DeleteLabelValues(ns, name)
 	s.cpuTarget.DeleteLabelValues(ns, name)
 	s.current.DeleteLabelValues(ns, name)
-	s.rescales.DeletePartialMatch(prometheus.Labels{"namespace": ns, "memhpa": name})
+	s.rescales.DeleteLabelValues(ns, name, DirectionUp)
+	s.rescales.DeleteLabelValues(ns, name, DirectionDown)
 }
 
 // initQueryFailures creates the failures series of every reason at 0, so
