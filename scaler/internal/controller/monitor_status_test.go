@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -81,4 +82,26 @@ func TestQueryFailuresStartAtZero(t *testing.T) {
 			t.Errorf("FailureReasons lacks %q", reason)
 		}
 	}
+}
+
+// BenchmarkSetDesired is one decision's desired-replicas update among the
+// series of 10,000 MemHpas: dropping the other mode's series by its full
+// labels (what setDesired does) against a partial match on namespace and
+// name, which walks every series.
+func BenchmarkSetDesired(b *testing.B) {
+	m := NewMonitor(prometheus.NewRegistry())
+	for i := range 10000 {
+		m.setDesired("ns", fmt.Sprintf("m-%d", i), v1alpha1.ScalingModeScale, 3)
+	}
+	b.Run("full labels", func(b *testing.B) {
+		for b.Loop() {
+			m.setDesired("ns", "m-5000", v1alpha1.ScalingModeScale, 3)
+		}
+	})
+	b.Run("partial match", func(b *testing.B) {
+		for b.Loop() {
+			m.desired.DeletePartialMatch(prometheus.Labels{"namespace": "ns", "memhpa": "m-5000"})
+			m.desired.WithLabelValues("ns", "m-5000", string(v1alpha1.ScalingModeScale)).Set(3)
+		}
+	})
 }
