@@ -190,11 +190,10 @@ type Recommendation struct {
 	Conditions []Condition
 	// Warnings to report as events.
 	Warnings []Warning
-	// OOMKilledRecently is the number of counted containers OOM-killed
-	// within Config.OOMKillWindow; OOMKills names them (the controller
-	// reports each kill once, as an event).
-	OOMKilledRecently int
-	OOMKills          []OOMKill
+	// OOMKills names the counted containers OOM-killed within
+	// Config.OOMKillWindow (the controller reports each kill once, as an
+	// event).
+	OOMKills []OOMKill
 	// HeldByOOMKill is true when such a kill held a scale-down back:
 	// DesiredReplicas is then CurrentReplicas, and ScalingLimited is True
 	// with reason RecentOOMKill. The history still holds the raw
@@ -498,7 +497,7 @@ func metricReplicas(in Input, target int32, tol tolerances, now time.Time, rec *
 	}
 	g, err := groupPods(in.Pods, in.Spec.Container, podUsage{all: in.Usage, containers: in.ContainerUsage, duplicated: in.Duplicated},
 		oomRule{now: now, window: in.Config.OOMKillWindow})
-	rec.OOMKills, rec.OOMKilledRecently = g.oomKills, len(g.oomKills)
+	rec.OOMKills = g.oomKills
 	rec.Pods.Counted, rec.Pods.Missing = len(g.usage), len(g.missing)
 	rec.Pods.Pending, rec.Pods.Ignored = len(g.pending), g.ignored
 	rec.Pods.RequestAsLimit, rec.Pods.DuplicateSeries = g.requestAsLimit, g.duplicates

@@ -205,8 +205,8 @@ func TestDecideOOMKills(t *testing.T) {
 			if limited.Reason != tc.limited || (limited.Status == "True") != tc.held {
 				t.Errorf("ScalingLimited = %s (%s): %s; want reason %s, held %t", limited.Status, limited.Reason, limited.Message, tc.limited, tc.held)
 			}
-			if got.HeldByOOMKill != tc.held || got.OOMKilledRecently != len(tc.kills) {
-				t.Errorf("HeldByOOMKill, OOMKilledRecently = %t, %d; want %t, %d", got.HeldByOOMKill, got.OOMKilledRecently, tc.held, len(tc.kills))
+			if got.HeldByOOMKill != tc.held || len(got.OOMKills) != len(tc.kills) {
+				t.Errorf("HeldByOOMKill, OOM kills = %t, %d; want %t, %d", got.HeldByOOMKill, len(got.OOMKills), tc.held, len(tc.kills))
 			}
 			if diff := cmp.Diff(tc.kills, got.OOMKills); diff != "" {
 				t.Errorf("OOM kills (-want +got):\n%s", diff)

@@ -468,7 +468,7 @@ func logDecision(logger klog.Logger, h *v1alpha1.MemHpa, rec calc.Recommendation
 		"rejectedSamples", rejected,
 		"requestAsLimit", rec.Pods.RequestAsLimit,
 		"duplicateSeries", rec.Pods.DuplicateSeries,
-		"oomKilledRecently", rec.OOMKilledRecently,
+		"oomKilledRecently", len(rec.OOMKills),
 		"scalingLimited", limit,
 		"limitedBy", decision.LimitedBy,
 		"hottest", hottest,
