@@ -49,12 +49,17 @@ type scaleConfig struct {
 }
 
 // The configurations of the scale section. Each baseline differs from the
-// product by one flag of the memhpabench build. (A configuration of several
-// scalers, shards, would be another entry run at the largest point.)
+// product by one flag of the memhpabench build; cfgShards is the product as
+// shardReplicas processes with --shards, at the largest point.
 var (
 	cfgProduct   = scaleConfig{name: "memhpa", args: []string{"--prometheus-query-mode=batched", "--scale-read-mode=cache"}}
 	cfgPerMemHpa = scaleConfig{name: "per-memhpa", args: []string{"--prometheus-query-mode=per-memhpa", "--scale-read-mode=cache"}}
 	cfgGetScale  = scaleConfig{name: "get-scale", args: []string{"--prometheus-query-mode=batched", "--scale-read-mode=get"}}
+)
+
+const (
+	cfgShards     = "shards"
+	shardReplicas = 2
 )
 
 // scaleRun is what one scaler run measured over scaleCycles cycles.
@@ -68,6 +73,7 @@ type scaleRun struct {
 	gets     []float64 // GETs of /scale the apiserver served per cycle
 	prom     []promCost
 	rss      float64 // the scaler's resident bytes after the last cycle
+	decided  float64 // MemHpas with a desired-replicas series after the last cycle
 	verbs    map[string]float64
 	overruns float64
 }
@@ -190,11 +196,26 @@ func benchScale(ctx context.Context, o options, p *page) (err error) {
 		if n == o.scaleCompare {
 			configs = []scaleConfig{cfgProduct, cfgPerMemHpa, cfgGetScale}
 		}
+		if n == largest {
+			configs = append(configs, scaleConfig{name: cfgShards})
+		}
 		for i := range o.runs {
 			// Each configuration takes each place in the order once in
 			// len(configs) runs.
 			order := append(slices.Clone(configs[i%len(configs):]), configs[:i%len(configs)]...)
 			for _, c := range order {
+				if c.name == cfgShards {
+					rs, err := measureShards(ctx, env, n, o.scalePeriod, i)
+					if err != nil {
+						return fmt.Errorf("%d MemHpas, %d sharded scalers, run %d: %w", n, shardReplicas, i+1, err)
+					}
+					for j, r := range rs {
+						env.Logf("[bench] scale %d %s run %d scaler %d: %.0f MemHpas, cycles %s, scaler CPU %s per cycle",
+							n, c.name, i+1, j, r.decided, durations(r.cycles), durations(r.cpu))
+					}
+					runs = append(runs, rs...)
+					continue
+				}
 				wantProfile := c.name == cfgProduct.name && (n == o.scaleCompare || n == largest) && i == o.runs-1
 				r, prof, err := measureScaler(ctx, env, kube, c, n, o.scalePeriod, wantProfile)
 				if err != nil {
@@ -358,21 +379,17 @@ func measureScaler(ctx context.Context, env *harness.Env, kube kubernetes.Interf
 	}
 	defer func() { _ = env.StopComponent(context.Background(), harness.Component(name)) }()
 	base := env.ScalerHealthURL(name)
-	r := scaleRun{config: c.name, memhpas: memhpas, verbs: map[string]float64{}}
+	m := newCycleMeter(c.name, memhpas)
 	var (
-		prev, first *snapshot
-		prevProm    promCost
-		prevGets    float64
+		prevProm promCost
+		prevGets float64
 	)
-	// Why the allowance per MemHpa: the first cycle writes every status and
-	// a cycle at 10,000 MemHpas takes tens of seconds.
-	timeout := time.Duration(scaleCycles+3)*period + 3*time.Minute + time.Duration(memhpas)*20*time.Millisecond
 	// Why a fifth of the period: each read of /metrics costs the scaler CPU
 	// that grows with its MemHpas' series, and the reads are in its CPU per
 	// cycle; between two cycles it idles, so a late read loses nothing.
-	err := harness.Poll(ctx, timeout, scalePollInterval(period), func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, scaleTimeout(memhpas, period), scalePollInterval(period), func(ctx context.Context) (bool, error) {
 		s, err := scrape(ctx, base+"/metrics")
-		if err != nil || s.cycles == 0 || (prev != nil && s.cycles == prev.cycles) {
+		if err != nil || !m.ended(s) {
 			return false, err
 		}
 		// A cycle has ended: the scaler idles until the next resync, so
@@ -386,41 +403,144 @@ func measureScaler(ctx context.Context, env *harness.Env, kube kubernetes.Interf
 		if err != nil {
 			return false, err
 		}
-		if prev == nil {
-			prev, first, prevProm, prevGets = &s, &s, pc, gets
-			return false, nil
+		if n := m.add(s); n > 0 {
+			d := pc.minus(prevProm)
+			m.run.gets = append(m.run.gets, (gets-prevGets)/n)
+			m.run.prom = append(m.run.prom, promCost{engine: d.engine / n, inner: d.inner / n, api: d.api / n, cpu: d.cpu / n})
 		}
-		n := s.cycles - prev.cycles
-		r.cycles = append(r.cycles, (s.cycleSeconds-prev.cycleSeconds)/n)
-		r.queries = append(r.queries, (s.queries-prev.queries)/n)
-		r.requests = append(r.requests, (s.requests-prev.requests)/n)
-		r.cpu = append(r.cpu, (s.cpu-prev.cpu)/n)
-		r.gets = append(r.gets, (gets-prevGets)/n)
-		d := pc.minus(prevProm)
-		r.prom = append(r.prom, promCost{engine: d.engine / n, inner: d.inner / n, api: d.api / n, cpu: d.cpu / n})
-		prev, prevProm, prevGets = &s, pc, gets
-		if len(r.cycles) < scaleCycles {
-			return false, nil
-		}
-		all := s.cycles - first.cycles
-		for v, c := range s.verbs {
-			r.verbs[v] = (c - first.verbs[v]) / all
-		}
-		r.overruns = s.overruns - first.overruns
-		r.rss = s.rss
-		return true, nil
+		prevProm, prevGets = pc, gets
+		return m.done(), nil
 	})
 	if err != nil {
-		return r, "", fmt.Errorf("read %d cycles from the scaler's /metrics: %w", scaleCycles, err)
+		return m.run, "", fmt.Errorf("read %d cycles from the scaler's /metrics: %w", scaleCycles, err)
 	}
 	if !profile {
-		return r, "", nil
+		return m.run, "", nil
 	}
 	top, err := cpuProfile(ctx, base, period)
 	if err != nil {
 		top = "profile failed: " + err.Error()
 	}
-	return r, top, nil
+	return m.run, top, nil
+}
+
+// scaleTimeout is how long measuring scaleCycles cycles after a warm-up one
+// may take. Why the allowance per MemHpa: the first cycle writes every status
+// and a cycle at 10,000 MemHpas takes tens of seconds.
+func scaleTimeout(memhpas int, period time.Duration) time.Duration {
+	return time.Duration(scaleCycles+3)*period + 3*time.Minute + time.Duration(memhpas)*20*time.Millisecond
+}
+
+// cycleMeter turns successive reads of one scaler's /metrics into a run:
+// the per-cycle figures are the differences between two cycle ends, so they
+// hold everything the scaler did in one sync period.
+type cycleMeter struct {
+	run         scaleRun
+	prev, first *snapshot
+}
+
+func newCycleMeter(config string, memhpas int) *cycleMeter {
+	return &cycleMeter{run: scaleRun{config: config, memhpas: memhpas, verbs: map[string]float64{}}}
+}
+
+// ended reports whether s was read after a cycle end that m has not seen.
+func (m *cycleMeter) ended(s snapshot) bool {
+	return s.cycles > 0 && (m.prev == nil || s.cycles != m.prev.cycles)
+}
+
+// add takes a read for which ended held and returns the number of cycles
+// since the previous end, 0 for the first end seen (the warm-up cycle's).
+func (m *cycleMeter) add(s snapshot) float64 {
+	if m.prev == nil {
+		m.prev, m.first = &s, &s
+		return 0
+	}
+	r, prev := &m.run, m.prev
+	n := s.cycles - prev.cycles
+	r.cycles = append(r.cycles, (s.cycleSeconds-prev.cycleSeconds)/n)
+	r.queries = append(r.queries, (s.queries-prev.queries)/n)
+	r.requests = append(r.requests, (s.requests-prev.requests)/n)
+	r.cpu = append(r.cpu, (s.cpu-prev.cpu)/n)
+	m.prev = &s
+	if m.done() {
+		all := s.cycles - m.first.cycles
+		for v, c := range s.verbs {
+			r.verbs[v] = (c - m.first.verbs[v]) / all
+		}
+		r.overruns = s.overruns - m.first.overruns
+		r.rss, r.decided = s.rss, s.decided
+	}
+	return n
+}
+
+// done reports whether m holds scaleCycles cycles.
+func (m *cycleMeter) done() bool { return len(m.run.cycles) >= scaleCycles }
+
+// measureShards runs the product as shardReplicas scaler processes that split
+// the MemHpas into as many shards (--shards, one Lease each, as the chart's
+// replicas would) and, once each leads one shard, reads each one's own
+// cycles as measureScaler does. It returns a run per scaler.
+func measureShards(ctx context.Context, env *harness.Env, memhpas int, period time.Duration, run int) ([]scaleRun, error) {
+	// Fresh Leases each run: a former run's released ones would do, but a
+	// fresh name makes the split independent of what was there.
+	id := fmt.Sprintf("memhpa-bench-shards-%d", run)
+	names := make([]string, shardReplicas)
+	for i := range names {
+		names[i] = fmt.Sprintf("scaler-shard-%d", i)
+		// Why a 10 s retry period: a replica waits one retry period per
+		// Lease it holds before it campaigns for another, so the first
+		// replica, started while the second's caches still sync, leaves
+		// it a shard.
+		args := append([]string{"--sync-period=" + period.String(), "--shards=" + strconv.Itoa(shardReplicas),
+			"--leader-elect=true", "--leader-election-namespace=default", "--leader-election-id=" + id,
+			"--leader-election-lease-duration=40s", "--leader-election-renew-deadline=30s", "--leader-election-retry-period=10s"},
+			cfgProduct.args...)
+		if err := env.StartScalerNamed(ctx, names[i], args...); err != nil {
+			return nil, err
+		}
+		defer func() { _ = env.StopComponent(context.Background(), harness.Component(names[i])) }()
+	}
+	meters := make([]*cycleMeter, len(names))
+	for i := range meters {
+		meters[i] = newCycleMeter(cfgShards, memhpas)
+	}
+	led := make([][]int, len(names)) // at the last read, for the error
+	err := harness.Poll(ctx, scaleTimeout(memhpas, period), scalePollInterval(period), func(ctx context.Context) (bool, error) {
+		done := true
+		for i, m := range meters {
+			if m.done() {
+				continue
+			}
+			done = false
+			s, err := scrape(ctx, env.ScalerHealthURL(names[i])+"/metrics")
+			if err != nil {
+				return false, err
+			}
+			led[i] = s.shards
+			if len(s.shards) != 1 {
+				// Not yet one shard each: cycles of a replica that leads
+				// none, or both, are not the split being measured.
+				*m = *newCycleMeter(cfgShards, memhpas)
+				continue
+			}
+			if m.ended(s) {
+				m.add(s)
+			}
+		}
+		return done, nil
+	})
+	runs := make([]scaleRun, len(meters))
+	for i, m := range meters {
+		runs[i] = m.run
+	}
+	if err != nil {
+		return runs, fmt.Errorf("read %d cycles from each of %d sharded scalers' /metrics (shards led at the last read: %v): %w", scaleCycles, len(names), led, err)
+	}
+	if total := runs[0].decided + runs[1].decided; int(total) != memhpas {
+		return runs, fmt.Errorf("the %d sharded scalers decided on %.0f and %.0f MemHpas, together %.0f, want each of the %d once",
+			len(names), runs[0].decided, runs[1].decided, total, memhpas)
+	}
+	return runs, nil
 }
 
 // cpuProfile takes a CPU profile of the scaler over one sync period (so it

@@ -98,13 +98,95 @@ memhpa_scaler_kube_requests_total{code="200",verb="WATCH"} 3
 memhpa_scaler_prometheus_query_duration_seconds_count{result="success"} 2
 process_cpu_seconds_total 4.25
 process_resident_memory_bytes 6.291456e+07
+memhpa_scaler_desired_replicas{memhpa="a",mode="Scale",namespace="scale-0"} 5
+memhpa_scaler_desired_replicas{memhpa="b",mode="Scale",namespace="scale-2"} 5
+memhpa_scaler_shard_leader{shard="0"} 1
+memhpa_scaler_shard_leader{shard="1"} 0
 `
 	s, err := scaleProbe(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cycles != 2 || s.cycleSeconds != 3.5 || s.requests != 13 || s.verbs["GET"] != 10 || s.queries != 2 || s.cpu != 4.25 || s.rss != 62914560 {
+	if s.cycles != 2 || s.cycleSeconds != 3.5 || s.requests != 13 || s.verbs["GET"] != 10 || s.queries != 2 || s.cpu != 4.25 || s.rss != 62914560 ||
+		s.decided != 2 || !slices.Equal(s.shards, []int{0}) {
 		t.Errorf("scaleProbe = %+v", s)
+	}
+}
+
+func TestCycleMeter(t *testing.T) {
+	m := newCycleMeter(cfgShards, 10)
+	at := func(cycles, seconds, cpu float64) snapshot {
+		return snapshot{cycles: cycles, cycleSeconds: seconds, cpu: cpu, rss: 1 << 20, decided: 10, verbs: map[string]float64{"GET": cycles}}
+	}
+	// The warm-up cycle's end starts the count; a read within the same
+	// cycle is not an end; two cycles between two reads are averaged.
+	for i, step := range []struct {
+		s            snapshot
+		ended        bool
+		since        float64
+		done         bool
+		cycles, cpus []float64
+	}{
+		{s: at(0, 0, 0), ended: false},
+		{s: at(1, 5, 1), ended: true, since: 0},
+		{s: at(1, 5, 1.5), ended: false},
+		{s: at(2, 7, 2), ended: true, since: 1, cycles: []float64{2}, cpus: []float64{1}},
+		{s: at(4, 13, 6), ended: true, since: 2, cycles: []float64{2, 3}, cpus: []float64{1, 2}},
+		{s: at(5, 14, 6.5), ended: true, since: 1, done: true, cycles: []float64{2, 3, 1}, cpus: []float64{1, 2, 0.5}},
+	} {
+		if got := m.ended(step.s); got != step.ended {
+			t.Fatalf("step %d: ended = %v, want %v", i, got, step.ended)
+		}
+		if !step.ended {
+			continue
+		}
+		if got := m.add(step.s); got != step.since {
+			t.Errorf("step %d: add = %v cycles since the last end, want %v", i, got, step.since)
+		}
+		if m.done() != step.done || !slices.Equal(m.run.cycles, step.cycles) || !slices.Equal(m.run.cpu, step.cpus) {
+			t.Errorf("step %d: done %v, cycles %v, cpu %v; want %v, %v, %v", i, m.done(), m.run.cycles, m.run.cpu, step.done, step.cycles, step.cpus)
+		}
+	}
+	if m.run.decided != 10 || m.run.rss != 1<<20 || m.run.verbs["GET"] != 1 {
+		t.Errorf("at the end: decided %v, rss %v, GETs per cycle %v; want 10, 1 MiB, 1", m.run.decided, m.run.rss, m.run.verbs["GET"])
+	}
+}
+
+func TestNamespaceSplit(t *testing.T) {
+	// FNV-1a 32 of "scale-0" … "scale-9", computed apart from Go's
+	// hash/fnv: even indexes in shard 0 of 2.
+	for n, want := range map[int]string{1: "10", 2: "5 + 5", 4: "3 + 2 + 2 + 3"} {
+		if got := namespaceSplit(n); got != want {
+			t.Errorf("namespaceSplit(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestShardsSection(t *testing.T) {
+	f := scaleFigures{runs: []scaleRun{steadyRun(cfgProduct.name, 10000, 4, 3, 0, 0, 0.5)}}
+	if got := shardsSection(f, 10000, 15e9); got != "" {
+		t.Fatalf("without sharded runs: %q, want nothing", got)
+	}
+	for _, cycles := range [][2]float64{{2, 2.5}, {2.2, 1.9}, {2.1, 2.4}} {
+		for i, c := range cycles {
+			r := steadyRun(cfgShards, 10000, c, 1.5, 0, 0, 0)
+			r.decided = float64(5000 + 100*i)
+			f.runs = append(f.runs, r)
+		}
+	}
+	got := shardsSection(f, 10000, 15e9)
+	for _, w := range []string{
+		// Per run the slower scaler: 2.5, 2.2, 2.4; median 2.4.
+		"| every MemHpa reconciled within (full cycle) | 4.00 s (runs 4.00 s) | 2.40 s (runs 2.50 s, 2.20 s, 2.40 s) | 1 / 2: 1.7× |",
+		"| scaler 0: MemHpas decided, cycle, CPU per cycle, RSS | | 5,000, 2.10 s, 1.50 s, 64 MiB | |",
+		"| scaler 1: MemHpas decided, cycle, CPU per cycle, RSS | | 5,100, 2.40 s, 1.50 s, 64 MiB | |",
+		"| scaler CPU per cycle, all scalers | 3.00 s | 3.00 s | 1.0× |",
+		"| scaler RSS, all scalers | 64 MiB | 128 MiB | 2.0× |",
+		"The 10 namespaces split 5 + 5 between the shards.",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("section lacks %q; got:\n%s", w, got)
+		}
 	}
 }
 

@@ -73,6 +73,11 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 type snapshot struct {
 	cycles, cycleSeconds, queries, requests, cpu, overruns, rss float64
 	verbs                                                       map[string]float64
+	// decided is the number of memhpa_scaler_desired_replicas series: the
+	// MemHpas the scaler has decided on (of the shards it leads).
+	decided float64
+	// shards are those it leads (memhpa_scaler_shard_leader 1), with --shards.
+	shards []int
 }
 
 // scaleProbe reads a snapshot from a Prometheus text page.
@@ -92,8 +97,15 @@ func scaleProbe(r io.Reader) (snapshot, error) {
 		if p, ok := sums[name]; ok {
 			*p += v
 		}
-		if name == "memhpa_scaler_kube_requests_total" {
+		switch name {
+		case "memhpa_scaler_kube_requests_total":
 			s.verbs[label(labels, "verb")] += v
+		case "memhpa_scaler_desired_replicas":
+			s.decided++
+		case "memhpa_scaler_shard_leader":
+			if i, err := strconv.Atoi(label(labels, "shard")); err == nil && v == 1 {
+				s.shards = append(s.shards, i)
+			}
 		}
 	})
 	return s, err

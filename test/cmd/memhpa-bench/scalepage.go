@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"hash/fnv"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -261,10 +263,89 @@ func scaleSection(runs []scaleRun, steps []scaleStep, o options, profiles map[in
 			"batched query as fast per pod as here; nothing scales (a cycle that writes adds a scale and a status write per changed MemHpa).\n", runtime.NumCPU())
 	}
 	largest := o.scalePoints[len(o.scalePoints)-1]
+	s.WriteString(shardsSection(f, largest, o.scalePeriod))
 	for _, m := range []int{n, largest} {
 		if prof := profiles[m]; prof != "" && (m == n && len(missed) > 0 || m == largest && m != n && superlinear) {
 			fmt.Fprintf(&s, "\nCPU profile of the batched scaler at %s MemHpas over one sync period (`--profiling`, `go tool pprof -top`):\n\n```\n%s\n```\n", thousands(m), prof)
 		}
 	}
 	return s.String()
+}
+
+// shardsSection compares, at the largest point, the product as one scaler
+// with the product as shardReplicas scalers that split the MemHpas by
+// --shards (measureShards: a run holds one scaleRun per scaler, in order).
+func shardsSection(f scaleFigures, largest int, period time.Duration) string {
+	var sharded [][]scaleRun // by run, then scaler
+	for _, r := range f.runs {
+		if r.config != cfgShards || r.memhpas != largest {
+			continue
+		}
+		if len(sharded) == 0 || len(sharded[len(sharded)-1]) == shardReplicas {
+			sharded = append(sharded, nil)
+		}
+		sharded[len(sharded)-1] = append(sharded[len(sharded)-1], r)
+	}
+	if len(sharded) == 0 {
+		return ""
+	}
+	// Per run: every MemHpa has been reconciled once the slower scaler's
+	// cycle has ended; the CPU is both scalers'.
+	var slowest, cpu, rss []float64
+	perScaler := make([]struct{ cycles, cpu, rss, decided []float64 }, shardReplicas)
+	for _, run := range sharded {
+		var worst, c, m float64
+		for i, r := range run {
+			cy := bench.Median(r.cycles)
+			worst, c, m = max(worst, cy), c+bench.Median(r.cpu), m+r.rss
+			ps := &perScaler[i]
+			ps.cycles, ps.cpu = append(ps.cycles, cy), append(ps.cpu, bench.Median(r.cpu))
+			ps.rss, ps.decided = append(ps.rss, r.rss), append(ps.decided, r.decided)
+		}
+		slowest, cpu, rss = append(slowest, worst), append(cpu, c), append(rss, m)
+	}
+	one, oneRuns := f.of(cfgProduct.name, largest, figCycles)
+	two := bench.Median(slowest)
+	oneCPU := f.med(cfgProduct.name, largest, figCPU)
+	oneRSS := f.once(cfgProduct.name, largest, func(r scaleRun) float64 { return r.rss })
+
+	var s strings.Builder
+	fmt.Fprintf(&s, "\n### One scaler or %d: shards at %s MemHpas\n\n", shardReplicas, thousands(largest))
+	fmt.Fprintf(&s, "The product as %d scaler processes with `--shards=%d` (one Lease each, leader election on, a 10 s retry period so that each "+
+		"takes one shard), beside the product as one scaler (the row above), alternately, in the same control plane. "+
+		"The %d namespaces split %s between the shards. Each scaler's cycle and CPU are read from its own `/metrics` as above; "+
+		"every MemHpa has been reconciled once the slower of the two has ended its cycle. "+
+		"MemHpas decided is the number of `memhpa_scaler_desired_replicas` series each one exports, and the run fails unless they add up to %s: "+
+		"each MemHpa decided by exactly one scaler.\n\n",
+		shardReplicas, shardReplicas, scaleNamespaces, namespaceSplit(shardReplicas), thousands(largest))
+	fmt.Fprintf(&s, "| figure | 1 scaler | %d scalers | ratio |\n|---|---|---|---|\n", shardReplicas)
+	fmt.Fprintf(&s, "| every MemHpa reconciled within (full cycle) | %s (runs %s) | %s (runs %s) | 1 / %d: %s |\n",
+		seconds(one), durations(oneRuns), seconds(two), durations(slowest), shardReplicas, times(one, two))
+	for i, ps := range perScaler {
+		fmt.Fprintf(&s, "| scaler %d: MemHpas decided, cycle, CPU per cycle, RSS | | %s, %s, %s, %s | |\n", i,
+			thousands(int(bench.Median(ps.decided))), seconds(bench.Median(ps.cycles)), seconds(bench.Median(ps.cpu)), mib(bench.Median(ps.rss)))
+	}
+	fmt.Fprintf(&s, "| scaler CPU per cycle, all scalers | %s | %s | %s |\n", seconds(oneCPU), seconds(bench.Median(cpu)), times(bench.Median(cpu), oneCPU))
+	fmt.Fprintf(&s, "| scaler RSS, all scalers | %s | %s | %s |\n\n", mib(oneRSS), mib(bench.Median(rss)), times(bench.Median(rss), oneRSS))
+	fmt.Fprintf(&s, "Shards split the work, not the caches: each replica watches every namespace (docs/decisions.md, Shards), so each holds "+
+		"the RSS of one leader. On these %d cores the two scalers also share the CPU with the apiserver, etcd, Prometheus and kwok; "+
+		"on separate nodes each would have its own. At a %s sync period each replica's cycle is its shards' share of the work.\n", runtime.NumCPU(), period)
+	return s.String()
+}
+
+// namespaceSplit is how many of the scale section's namespaces each of n
+// shards holds, "5 + 5", by the scaler's rule (FNV-1a 32 of the namespace's
+// name modulo n), written again here as the e2e test writes it.
+func namespaceSplit(n int) string {
+	counts := make([]int, n)
+	for i := range scaleNamespaces {
+		h := fnv.New32a()
+		h.Write([]byte(scaleNamespace(i)))
+		counts[h.Sum32()%uint32(n)]++
+	}
+	parts := make([]string, n)
+	for i, c := range counts {
+		parts[i] = strconv.Itoa(c)
+	}
+	return strings.Join(parts, " + ")
 }
