@@ -1,6 +1,6 @@
 module github.com/memhpa/memhpa/test
 
-go 1.26.0
+go 1.27.0
 
 require github.com/memhpa/memhpa/webhook v0.0.0
 

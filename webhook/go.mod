@@ -1,6 +1,6 @@
 module github.com/memhpa/memhpa/webhook
 
-go 1.26.0
+go 1.27.0
 
 require (
 	github.com/go-chi/chi/v5 v5.5.0

@@ -2,13 +2,18 @@ package admission
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/utils/ptr"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 
@@ -69,6 +74,19 @@ func TestDecodeReview(t *testing.T) {
 func TestDecodeReviewObjects(t *testing.T) {
 	obj := memhpagen.MemHpa("web", memhpagen.WithMin(2), memhpagen.WithLabels(map[string]string{"app": "web"}))
 	old := memhpagen.MemHpa("web")
+	// Every kind of field a stored MemHpa has: times, quantities, managed
+	// fields, owner references, a behavior, a status with conditions.
+	full := memhpagen.MemHpa("web", memhpagen.WithLabels(map[string]string{"app": "web"}), memhpagen.WithAnnotations(map[string]string{"a": "ü\u0000"}),
+		memhpagen.WithFinalizers("x/y"), memhpagen.Deleting(), memhpagen.WithGeneration(3), memhpagen.WithUID("uid-1"), memhpagen.WithResourceVersion("9"),
+		memhpagen.WithContainer("app"), memhpagen.WithMaxContainerUtilization(90), memhpagen.WithCPUTarget(50), memhpagen.DryRun(),
+		memhpagen.WithBehavior(memhpagen.Rules(memhpagen.Window(0), memhpagen.Select("Max"), memhpagen.Policies(memhpagen.Policy("Pods", 4, 15)), memhpagen.Tolerance("0.05")),
+			memhpagen.Rules(memhpagen.Window(300), memhpagen.Policies(memhpagen.Policy("Percent", 50, 60)))),
+		memhpagen.WithStatus(v1alpha1.MemHpaStatus{ObservedGeneration: ptr.To[int64](3), CurrentReplicas: 4, DesiredReplicas: 5, LastScaleTime: &metav1.Time{Time: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)},
+			Conditions: []metav1.Condition{{Type: "AbleToScale", Status: metav1.ConditionTrue, Reason: "SucceededRescale", Message: "m", LastTransitionTime: metav1.NewTime(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))}}}))
+	full.CreationTimestamp = metav1.NewTime(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
+	full.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-0", Controller: ptr.To(true)}}
+	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply, APIVersion: "autoscaling.memhpa.io/v1alpha1",
+		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:maxReplicas":{}}}`)}}}
 	head := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"autoscaling.memhpa.io","version":"v1alpha1","kind":"MemHpa"},"operation":"CREATE",`
 	tests := []struct {
 		name string
@@ -80,6 +98,11 @@ func TestDecodeReviewObjects(t *testing.T) {
 	}{
 		{name: "create", body: reviewJSON(t, admissionv1.Create, obj, nil), wantObject: obj},
 		{name: "update", body: reviewJSON(t, admissionv1.Update, obj, old), wantObject: obj, wantOld: old},
+		{name: "every kind of field", body: reviewJSON(t, admissionv1.Update, full, obj), wantObject: full, wantOld: obj},
+		// encoding/json/v2 refuses what sigs.k8s.io/json takes: these are
+		// decoded as DecodeReview decodes them.
+		{name: "a repeated name", body: []byte(head + `"object":{"spec":{"maxReplicas":3,"maxReplicas":4}}}}`), wantRaw: true},
+		{name: "invalid UTF-8", body: []byte(head + `"object":{"metadata":{"labels":{"a":"` + "\xff" + `"}}}}}`), wantRaw: true},
 		{name: "delete", body: reviewJSON(t, admissionv1.Delete, nil, old), wantOld: old},
 		{name: "null objects", body: []byte(head + `"object":null,"oldObject":null}}`)},
 		{name: "an object that is not an object", body: []byte(head + `"object":"not an object"}}`), wantRaw: true},
@@ -132,6 +155,41 @@ func TestDecodeReviewObjects(t *testing.T) {
 			want.Object, want.OldObject = got.Request.Object, got.Request.OldObject
 			if !reflect.DeepEqual(got.Request, want) {
 				t.Errorf("request = %+v, want %+v", got.Request, want)
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeReviewObjects compares, on the review of make bench
+// (../server/testdata/validate-review.json), the validator's one-pass decoder
+// (encoding/json/v2) with the same pass by sigs.k8s.io/json, the decoder of
+// DecodeReview, and with DecodeReview followed by a decode of the object.
+func BenchmarkDecodeReviewObjects(b *testing.B) {
+	body, err := os.ReadFile("../server/testdata/validate-review.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bm := range []struct {
+		name   string
+		decode func() error
+	}{
+		{"json-v2-one-pass", func() error { _, err := DecodeReviewObjects(body); return err }},
+		{"sigs-json-one-pass", func() error { return utiljson.Unmarshal(body, &objectsReview{}) }},
+		{"review-then-object", func() error {
+			review, err := DecodeReview(body)
+			if err != nil {
+				return err
+			}
+			_, err = decodeMemHpa(review.Request.Object, review.Request)
+			return err
+		}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bm.decode(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -13,7 +13,10 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/memhpa/memhpa/webhook/pkg/apis/autoscaling/v1alpha1"
 	"github.com/memhpa/memhpa/webhook/testing/memhpagen"
@@ -54,6 +57,7 @@ func FuzzAdmission(f *testing.F) {
 		}
 		req := review.Request
 		ctx := context.Background()
+		sameRequest(t, req, objects.Request)
 		if !repeatsObjectKey(body) {
 			raw, one := NewValidator(fuzzLookup(), time.Second).Review(ctx, req), NewValidator(fuzzLookup(), time.Second).Review(ctx, objects.Request)
 			if !reflect.DeepEqual(raw, one) {
@@ -96,6 +100,41 @@ func FuzzAdmission(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameRequest fails t unless one, a request of DecodeReviewObjects, is raw,
+// a request of DecodeReview, with each object that one decoded in its pass
+// equal to the MemHpa the raw bytes decode to (sigs.k8s.io/json, as the
+// validator decodes them), and every other field the same.
+func sameRequest(t *testing.T, raw, one *admissionv1.AdmissionRequest) {
+	t.Helper()
+	want := raw.DeepCopy()
+	for _, o := range []struct {
+		what      string
+		raw, want *runtime.RawExtension
+		got       runtime.RawExtension
+	}{{"object", &raw.Object, &want.Object, one.Object}, {"oldObject", &raw.OldObject, &want.OldObject, one.OldObject}} {
+		decoded, ok := o.got.Object.(*v1alpha1.MemHpa)
+		if !ok {
+			continue // left raw: compared below as bytes
+		}
+		if len(o.got.Raw) > 0 {
+			t.Fatalf("%s decoded in the review's pass and also left raw: %s", o.what, o.got.Raw)
+		}
+		fromRaw := &v1alpha1.MemHpa{}
+		if len(o.raw.Raw) > 0 {
+			if err := utiljson.Unmarshal(o.raw.Raw, fromRaw); err != nil {
+				t.Fatalf("%s decoded in the review's pass as %+v, but its bytes %s do not decode: %v", o.what, decoded, o.raw.Raw, err)
+			}
+		}
+		if !apiequality.Semantic.DeepEqual(decoded, fromRaw) {
+			t.Fatalf("%s decoded in the review's pass as %#v, from its bytes as %#v", o.what, decoded, fromRaw)
+		}
+		*o.want = o.got
+	}
+	if !reflect.DeepEqual(one, want) {
+		t.Fatalf("the one-pass request %+v, DecodeReview's %+v", one, want)
+	}
 }
 
 // repeatsObjectKey tells whether the request of body (a JSON document) holds
