@@ -49,45 +49,89 @@ func (r *crossObjectReads) readErrors() []error {
 	return errs
 }
 
-// readCrossObjects reads, in parallel and each bounded by ctx, what the checks
-// need: the other autoscalers when owners is set, and the target.
+// InMemoryLookup is implemented by a Lookup that can tell, before the reads
+// of one review, that it answers all of them from memory (its caches) and
+// none from the apiserver.
+type InMemoryLookup interface {
+	// InMemory reports whether the reads of the checks of a MemHpa in
+	// namespace whose target is gk/name are answered from memory now.
+	InMemory(namespace string, gk schema.GroupKind, name string) bool
+}
+
+// readCrossObjects reads, each bounded by ctx, what the checks need: the
+// other autoscalers when owners is set, and the target. When lookup answers
+// from memory (InMemoryLookup) the reads are made one after the other in the
+// caller's goroutine: each is a map read, and a goroutine and a channel per
+// read cost more than the reads (docs/performance.md, section 1). Otherwise
+// they run in parallel, each in a goroutine that ctx's end abandons, so that
+// a slow apiserver, or a Lookup that ignores its context, holds the review no
+// longer than ctx.
 func readCrossObjects(ctx context.Context, lookup Lookup, obj *v1alpha1.MemHpa, owners bool) *crossObjectReads {
 	ns, ref := obj.Namespace, obj.Spec.ScaleTargetRef
 	gk := v1alpha1.TargetGroupKind(ref)
+	m, ok := lookup.(InMemoryLookup)
+	inline := ok && m.InMemory(ns, gk, ref.Name)
 	r := &crossObjectReads{}
 	var wg sync.WaitGroup
+	start := func(read func()) {
+		if inline {
+			read()
+			return
+		}
+		wg.Go(read)
+	}
 	if owners {
-		wg.Go(func() {
-			r.memHpas, r.memHpasErr = bounded(ctx, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
+		start(func() {
+			r.memHpas, r.memHpasErr = readWith(ctx, inline, func(ctx context.Context) ([]v1alpha1.MemHpa, error) {
 				return lookup.MemHpas(ctx, ns, ref.Name)
 			})
 		})
-		wg.Go(func() {
-			r.hpas, r.hpasErr = bounded(ctx, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
+		start(func() {
+			r.hpas, r.hpasErr = readWith(ctx, inline, func(ctx context.Context) ([]autoscalingv2.HorizontalPodAutoscaler, error) {
 				return lookup.HorizontalPodAutoscalers(ctx, ns, ref.Name)
 			})
 		})
 	}
 	if vpas, ok := lookup.(VPALookup); ok {
-		wg.Go(func() {
-			r.vpas, r.vpasErr = bounded(ctx, func(ctx context.Context) ([]VerticalPodAutoscaler, error) {
+		start(func() {
+			r.vpas, r.vpasErr = readWith(ctx, inline, func(ctx context.Context) ([]VerticalPodAutoscaler, error) {
 				return vpas.VerticalPodAutoscalers(ctx, ns, ref.Name)
 			})
 		})
 	}
-	wg.Go(func() {
-		r.template, r.templateErr = bounded(ctx, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
+	start(func() {
+		r.template, r.templateErr = readWith(ctx, inline, func(ctx context.Context) (*corev1.PodTemplateSpec, error) {
 			return lookup.PodTemplate(ctx, ns, gk, ref.Name)
 		})
 		if r.templateErr == nil && len(containersWithoutMemoryLimit(r.template, obj.Spec.Container)) > 0 {
 			r.limitRangesRead = true
-			r.limitRanges, r.limitRangesErr = bounded(ctx, func(ctx context.Context) ([]corev1.LimitRange, error) {
+			r.limitRanges, r.limitRangesErr = readWith(ctx, inline, func(ctx context.Context) ([]corev1.LimitRange, error) {
 				return lookup.LimitRanges(ctx, ns)
 			})
 		}
 	})
 	wg.Wait()
 	return r
+}
+
+// readWith makes read in the caller's goroutine when inline, else bounded by
+// ctx; a panic in read becomes its error either way.
+func readWith[T any](ctx context.Context, inline bool, read func(context.Context) (T, error)) (T, error) {
+	if inline {
+		return recovered(ctx, read)
+	}
+	return bounded(ctx, read)
+}
+
+// recovered calls read, turning a panic into its error.
+func recovered[T any](ctx context.Context, read func(context.Context) (T, error)) (value T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			value, err = zero, fmt.Errorf("read panicked: %v", r)
+		}
+	}()
+	return read(ctx)
 }
 
 // bounded returns when read does or when ctx ends, whichever is first, so a
@@ -100,12 +144,7 @@ func bounded[T any](ctx context.Context, read func(context.Context) (T, error)) 
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- result{err: fmt.Errorf("read panicked: %v", r)}
-			}
-		}()
-		v, err := read(ctx)
+		v, err := recovered(ctx, read)
 		done <- result{value: v, err: err}
 	}()
 	select {

@@ -62,7 +62,10 @@ type CachedLookup struct {
 	guard           *lookupGuard
 }
 
-var _ Lookup = (*CachedLookup)(nil)
+var (
+	_ Lookup         = (*CachedLookup)(nil)
+	_ InMemoryLookup = (*CachedLookup)(nil)
+)
 
 // NewCachedLookup builds the informers over kube and memhpa (not started:
 // call Start) with live as the fallback, normally NewClientLookup of the same
@@ -116,6 +119,26 @@ func (l *CachedLookup) Synced() bool {
 // WaitForSync waits until Synced or ctx is done, and reports Synced.
 func (l *CachedLookup) WaitForSync(ctx context.Context) bool {
 	return cache.WaitForCacheSync(ctx.Done(), l.informersSynced...)
+}
+
+// InMemory implements InMemoryLookup: every informer has synced, and the
+// target's pod template is cached, or known missing, or of a kind that has
+// none. A read may still go live a moment later (a missing entry expired
+// between the two): it is then made in the review's goroutine, bounded by
+// the review's context as every client-go call is.
+func (l *CachedLookup) InMemory(namespace string, gk schema.GroupKind, name string) bool {
+	if !l.Synced() {
+		return false
+	}
+	if !podTemplateKind(gk) {
+		return true
+	}
+	if inf, ok := l.templates[gk]; ok {
+		if _, exists, err := inf.GetIndexer().GetByKey(namespace + "/" + name); err == nil && exists {
+			return true
+		}
+	}
+	return l.guard.notFound.get(WorkloadKey{Namespace: namespace, GroupKind: gk, Name: name}) != nil
 }
 
 // Counts returns the counters of live reads so far.

@@ -250,6 +250,7 @@ func TestCachedLookupPodTemplate(t *testing.T) {
 			wantRead: "get deployments " + memhpagen.Namespace},
 		{name: "missing Deployment: live GET, not found", ns: memhpagen.Namespace, gk: deploymentGK, target: "nope",
 			wantErr: isNotFound, wantRead: "get deployments " + memhpagen.Namespace},
+		{name: "missing Deployment again: known missing, no read", ns: memhpagen.Namespace, gk: deploymentGK, target: "nope", wantErr: isNotFound},
 		{name: "Deployment of another namespace is not found", ns: memhpagen.Namespace, gk: deploymentGK, target: "elsewhere",
 			wantErr: isNotFound, wantRead: "get deployments " + memhpagen.Namespace},
 		{name: "ReplicaSet: not cached, live GET", ns: memhpagen.Namespace, gk: replicaSetGK, target: "rs",
@@ -259,6 +260,10 @@ func TestCachedLookupPodTemplate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// InMemory promises exactly the reads that make no live read.
+			if inMemory := l.InMemory(tt.ns, tt.gk, tt.target); inMemory != (tt.wantRead == "") {
+				t.Errorf("InMemory = %v before a read that makes the live reads %q", inMemory, tt.wantRead)
+			}
 			got, err := l.PodTemplate(t.Context(), tt.ns, tt.gk, tt.target)
 			after := reads(kube)
 			var live []string
@@ -379,6 +384,9 @@ func TestCachedLookupReadsLiveUntilSynced(t *testing.T) {
 	// Not started: nothing is cached yet.
 	if l.Synced() {
 		t.Fatal("Synced() before Start")
+	}
+	if l.InMemory(memhpagen.Namespace, deploymentGK, "web") {
+		t.Error("InMemory before Start: the reads go live")
 	}
 	ctx := t.Context()
 	ms, err1 := l.MemHpas(ctx, memhpagen.Namespace, "web")

@@ -90,6 +90,17 @@ type withVPAs struct {
 // WithVPAs returns lookup, reading VerticalPodAutoscalers through vpas too.
 func WithVPAs(lookup Lookup, vpas VPALookup) Lookup { return withVPAs{Lookup: lookup, vpas: vpas} }
 
+// InMemory implements InMemoryLookup: when both the Lookup and the
+// VPALookup answer from memory.
+func (w withVPAs) InMemory(namespace string, gk schema.GroupKind, name string) bool {
+	for _, l := range []any{w.Lookup, w.vpas} {
+		if m, ok := l.(InMemoryLookup); !ok || !m.InMemory(namespace, gk, name) {
+			return false
+		}
+	}
+	return true
+}
+
 func (w withVPAs) VerticalPodAutoscalers(ctx context.Context, namespace, targetName string) ([]VerticalPodAutoscaler, error) {
 	return w.vpas.VerticalPodAutoscalers(ctx, namespace, targetName)
 }

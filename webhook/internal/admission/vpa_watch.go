@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
@@ -148,6 +149,10 @@ func (w *VPAWatcher) setInformer(inf cache.SharedIndexInformer, stop context.Can
 	}
 	w.informer, w.stop = inf, stop
 }
+
+// InMemory implements InMemoryLookup: the watcher never reads the apiserver
+// for a review (before its informer has synced it answers with an error).
+func (w *VPAWatcher) InMemory(string, schema.GroupKind, string) bool { return true }
 
 // VerticalPodAutoscalers implements VPALookup with an index read. While the
 // API is not served there are none, and discovery is asked again soon.
