@@ -29,10 +29,21 @@ func main() {
 	flag.Func("scale-points", "numbers of MemHpas the scale section measures, ascending (default 100,1000,10000; a smaller largest point makes a quick run)",
 		func(s string) (err error) { o.scalePoints, err = parseScalePoints(s); return err })
 	flag.IntVar(&o.scaleCompare, "scale-compare", 1000, "the point of -scale-points where the scale section also runs its baselines (per-MemHpa queries, GET /scale)")
+	var so serveOptions
+	flag.StringVar(&so.what, "serve", "", "run only one server of the webhook section, peer or canned, until SIGTERM (the bench starts them so)")
+	flag.StringVar(&so.kubeconfig, "serve-kubeconfig", "", "with -serve=peer: the control plane's kubeconfig")
+	flag.StringVar(&so.certDir, "serve-cert-dir", "", "with -serve: the directory of the webhook's key pair")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if so.what != "" {
+		if err := serve(ctx, so); err != nil {
+			fmt.Fprintln(os.Stderr, "memhpa-bench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "memhpa-bench:", err)
 		os.Exit(1)

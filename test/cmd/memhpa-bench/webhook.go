@@ -43,29 +43,16 @@ func benchWebhook(ctx context.Context, env *harness.Env, o options, p *page) err
 	if _, err := env.ApplyYAML(ctx, workload); err != nil {
 		return err
 	}
-	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(env.CertDir, name)) }
-	ca, err := read(devcerts.CACertFile)
+	ca, err := os.ReadFile(filepath.Join(env.CertDir, devcerts.CACertFile))
 	if err != nil {
 		return err
 	}
-	cert, err := read(devcerts.CertFile)
+	base, err := startServer(ctx, serveOptions{what: serveCanned, certDir: env.CertDir})
 	if err != nil {
-		return err
-	}
-	key, err := read(devcerts.KeyFile)
-	if err != nil {
-		return err
-	}
-	base, err := bench.StartBaseline(cert, key)
-	if err != nil {
-		return err
+		return fmt.Errorf("canned baseline: %w", err)
 	}
 	defer base.Stop()
-	cfg, err := env.RESTConfig()
-	if err != nil {
-		return err
-	}
-	peer, err := bench.StartPeer(ctx, cfg, env.CertDir, devcerts.CertFile, devcerts.KeyFile)
+	peer, err := startServer(ctx, serveOptions{what: servePeer, kubeconfig: env.Kubeconfig, certDir: env.CertDir})
 	if err != nil {
 		return fmt.Errorf("controller-runtime peer: %w", err)
 	}
@@ -122,8 +109,9 @@ func benchWebhook(ctx context.Context, env *harness.Env, o options, p *page) err
 		"cross-object check runs; the webhook reads them from its informer caches), over TLS with keep-alive, %d concurrent clients, %s per run. "+
 		"The webhook runs as its real binary against the local control plane's apiserver. "+
 		"Peer: the same rules served as most operators (KEDA among them) serve theirs, by controller-runtime's webhook server and admission package "+
-		"with memhpa's exported validation and defaulting and cross-object checks read from a controller-runtime cache (test/bench/crpeer.go, in the benchmark's process). "+
+		"with memhpa's exported validation and defaulting and cross-object checks read from a controller-runtime cache (test/bench/crpeer.go). "+
 		"Baseline: a minimal Go TLS server with the same TLS settings returning a canned allowed review (test/bench/baseline.go). "+
+		"Each of the three is a process of its own (the peer and the baseline: `memhpa-bench -serve`), none in the load generator's, so that all pay alike for crossing processes. "+
 		"Each run loads the three in turn; half peak is half of each one's own peak.\n\n", o.clients, o.duration)
 	fmt.Fprintf(&s, "| figure | memhpa webhook | controller-runtime peer | canned baseline | ratio / goal |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&s, "| reviews/s at peak | %.0f | %.0f | %.0f | memhpa %.2f of the peer; goal > 1 (ahead): %s |\n",
