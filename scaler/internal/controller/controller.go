@@ -251,16 +251,19 @@ func (c *Controller) TakeOver(in func(namespace string) bool) {
 // namespaces in (a shard no longer led), their metric series included: the
 // replica that leads them now exports those.
 func (c *Controller) Release(in func(namespace string) bool) {
+	// The MemHpas remembered and those cached, each once.
+	keys := map[string]struct{}{}
 	c.mu.Lock()
-	var keys []string
 	for key := range c.state {
 		if ns, _, _ := cache.SplitMetaNamespaceKey(key); in(ns) {
-			keys = append(keys, key)
+			keys[key] = struct{}{}
 		}
 	}
 	c.mu.Unlock()
-	keys = append(keys, c.keysIn(in)...)
-	for _, key := range keys {
+	for _, key := range c.keysIn(in) {
+		keys[key] = struct{}{}
+	}
+	for key := range keys {
 		c.dropState(key)
 	}
 }
