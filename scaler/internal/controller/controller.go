@@ -411,18 +411,14 @@ func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 		if !ok {
 			// Another replica's shard (or one lost since it was queued).
 			c.queue.Forget(key)
-			if d, last := c.cycle.done(key, c.clock.Now()); last {
-				c.monitor.observeCycle(d)
-			}
+			c.endReconcile(key)
 			return true
 		}
 		defer done()
 		ctx = shardCtx
 	}
 	err := c.sync(ctx, key)
-	if d, last := c.cycle.done(key, c.clock.Now()); last {
-		c.monitor.observeCycle(d)
-	}
+	c.endReconcile(key)
 	if err != nil {
 		// Reported once, here, at the top of the work item.
 		utilruntime.HandleErrorWithContext(ctx, err, "Failed to reconcile MemHpa", "key", key)
@@ -431,6 +427,14 @@ func (c *Controller) processNextItem(ctx, loop context.Context) bool {
 	}
 	c.queue.Forget(key)
 	return true
+}
+
+// endReconcile counts key's reconcile as done in the cycle, and observes
+// the cycle's duration when it was the cycle's last.
+func (c *Controller) endReconcile(key string) {
+	if d, last := c.cycle.done(key, c.clock.Now()); last {
+		c.monitor.observeCycle(d)
+	}
 }
 
 // namespacesInPlay lists the namespaces that have MemHpas.
