@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -27,13 +28,7 @@ func leadShard(t *testing.T, s *shard.Set, ctx context.Context, i int) (leaseCtx
 	leaseCtx, cancel := context.WithCancel(ctx)
 	returned := make(chan struct{})
 	go func() { s.Lead(leaseCtx, ctx, i, nil); close(returned) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(s.Led(), i) {
-		if time.Now().After(deadline) {
-			t.Fatalf("shard %d not led", i)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, fmt.Sprintf("lead of shard %d", i), func() bool { return slices.Contains(s.Led(), i) })
 	return leaseCtx, func() { cancel(); <-returned }
 }
 
@@ -70,7 +65,7 @@ func TestShardsReconcileOnlyTheLedNamespaces(t *testing.T) {
 	lost := make(chan struct{})
 	f.c.sampler.source = loseLeadershipOnQuery{Source: f.source, lose: func() {
 		go func() { lose(); close(lost) }() // Lead returns once this reconcile is over
-		waitLost(set, mine)
+		waitLost(t, set, mine)
 	}}
 	f.c.sampler.invalidate()
 	writes := f.statusWrites()
@@ -84,9 +79,16 @@ func TestShardsReconcileOnlyTheLedNamespaces(t *testing.T) {
 	}
 }
 
-// waitLost waits until shard i admits no new reconcile (its lease is gone).
-func waitLost(s *shard.Set, i int) {
+// waitLost waits, at most 10 s, until shard i admits no new reconcile (its
+// lease is gone). It may run off the test's goroutine, so it reports with
+// Errorf, not Fatalf.
+func waitLost(t *testing.T, s *shard.Set, i int) {
+	deadline := time.Now().Add(10 * time.Second)
 	for slices.Contains(s.Led(), i) {
+		if time.Now().After(deadline) {
+			t.Errorf("shard %d still led 10s after its lease was lost", i)
+			return
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
